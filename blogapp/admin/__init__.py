@@ -1,0 +1,6 @@
+"""The dashboard: log in, write posts, moderate comments and linkbacks, site settings."""
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__)
+
+from . import routes  # noqa: E402,F401

@@ -1,0 +1,64 @@
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    URLField,
+)
+from wtforms.validators import URL, DataRequired, Email, Length, NumberRange, Optional
+
+from ..moderation import MODERATION_MODES
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=80)])
+    password = PasswordField("Password", validators=[DataRequired()])
+    remember = BooleanField("Remember me")
+
+
+class PostForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired("A post needs a title."), Length(max=300)])
+    slug = StringField("Slug", description="The last part of the address. Leave empty to make one from the title.", validators=[Optional(), Length(max=180)])
+    body = TextAreaField("Body (Markdown)", validators=[Length(max=500_000)])
+    categories = StringField("Categories", description="Comma-separated, e.g. Client Care, Self Care / Therapists")
+    tags = StringField("Tags", description="Comma-separated")
+    status = RadioField("Status", choices=[("draft", "Draft"), ("published", "Published")], default="draft")
+    published_at = DateTimeLocalField(
+        "Publish date", format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"], validators=[Optional()],
+        description="Leave empty to publish now. A future date schedules the post.",
+    )
+    comments_open = BooleanField("Allow comments", default=True)
+    pings_open = BooleanField("Allow pingbacks and trackbacks on this page", default=True)
+
+
+class CommentEditForm(FlaskForm):
+    author_name = StringField("Name", validators=[DataRequired(), Length(max=245)])
+    author_email = EmailField("Email", validators=[Optional(), Email(check_deliverability=False), Length(max=254)])
+    author_url = URLField("URL", validators=[Optional(), URL(), Length(max=2000)])
+    content = TextAreaField("Comment", validators=[DataRequired(), Length(max=10000)])
+    status = SelectField("Status", choices=[("pending", "Pending"), ("approved", "Approved"), ("spam", "Spam"), ("trash", "Trash")])
+
+
+class ReplyForm(FlaskForm):
+    content = TextAreaField("Your reply", validators=[DataRequired("Write something to reply."), Length(max=10000)])
+
+
+class SettingsForm(FlaskForm):
+    SITE_TITLE = StringField("Site title", validators=[DataRequired(), Length(max=200)])
+    SITE_DESCRIPTION = StringField("Tagline", validators=[Length(max=300)])
+    POSTS_PER_PAGE = IntegerField("Posts per page", validators=[NumberRange(1, 100)])
+    COMMENT_MODERATION = RadioField("New comments", choices=list(MODERATION_MODES.items()))
+    COMMENT_THREAD_DEPTH = IntegerField("Thread comments this many levels deep", validators=[NumberRange(1, 10)])
+    CLOSE_COMMENTS_AFTER_DAYS = IntegerField(
+        "Close comments and pings on posts older than this many days", description="0 = never", validators=[NumberRange(0, 100000)]
+    )
+
+
+class ActionForm(FlaskForm):
+    """An empty form: only its CSRF token, for buttons that change things."""

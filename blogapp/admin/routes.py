@@ -1,0 +1,377 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from ..extensions import db, limiter, login_manager
+from ..models import (
+    Comment,
+    CommentKind,
+    CommentStatus,
+    Post,
+    PostStatus,
+    User,
+    load_site_settings,
+    save_site_settings,
+    utcnow,
+)
+from ..moderation import ACTIONS, apply_action
+from ..posts import PostError, save_post, split_terms
+from ..templating import local_time, site_zone
+from ..text import render_comment, render_post
+from . import bp
+from .forms import ActionForm, CommentEditForm, LoginForm, PostForm, ReplyForm, SettingsForm
+
+login_manager.login_view = "admin.login"
+login_manager.login_message = "Please log in to continue."
+login_manager.login_message_category = "info"
+
+COMMENT_TABS = ["pending", "approved", "spam", "trash"]
+COMMENTS_PER_PAGE = 50
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    try:
+        return db.session.get(User, int(user_id))
+    except ValueError:
+        return None
+
+
+@bp.before_request
+def require_login():
+    if request.endpoint in ("admin.login", "static"):
+        return None
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return None
+
+
+@bp.context_processor
+def admin_counts():
+    counts = dict(
+        db.session.execute(select(Comment.status, func.count(Comment.id)).group_by(Comment.status)).all()
+    )
+    return {"status_counts": {tab: counts.get(tab, 0) for tab in COMMENT_TABS}, "action_form": ActionForm()}
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths, so the login form cannot bounce people elsewhere."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("admin.dashboard")
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("admin.dashboard"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
+        if user is not None and user.check_password(form.password.data):
+            login_user(user, remember=form.remember.data)
+            return redirect(_safe_next(request.args.get("next")))
+        form.password.errors.append("Wrong username or password.")
+        return render_template("admin/login.html", form=form), 401
+    return render_template("admin/login.html", form=form), 400 if form.errors else 200
+
+
+@bp.errorhandler(429)
+def login_rate_limited(error):
+    if request.endpoint == "admin.login":
+        form = LoginForm()
+        form.password.errors.append("Too many attempts. Please wait a minute and try again.")
+        return render_template("admin/login.html", form=form), 429
+    return render_template("error.html", code=429, title="Too many requests", message="Please wait a moment."), 429
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    if ActionForm().validate_on_submit():
+        logout_user()
+        flash("You are logged out.", "info")
+    return redirect(url_for("blog.index"))
+
+
+@bp.route("/")
+def dashboard():
+    pending = db.session.scalars(
+        select(Comment)
+        .where(Comment.status == CommentStatus.PENDING.value)
+        .options(joinedload(Comment.post))
+        .order_by(Comment.created_at.desc())
+        .limit(5)
+    ).all()
+    post_counts = dict(db.session.execute(select(Post.status, func.count(Post.id)).group_by(Post.status)).all())
+    recent = db.session.scalars(select(Post).order_by(Post.updated_at.desc()).limit(5)).all()
+    return render_template("admin/dashboard.html", pending=pending, post_counts=post_counts, recent=recent)
+
+
+# ---------------------------------------------------------------- posts
+
+POST_BULK_ACTIONS = {
+    "open-comments": ("comments_open", True),
+    "close-comments": ("comments_open", False),
+    "open-pings": ("pings_open", True),
+    "close-pings": ("pings_open", False),
+}
+
+
+@bp.route("/posts")
+def posts():
+    page = request.args.get("page", 1, type=int)
+    status = request.args.get("status", "")
+    stmt = select(Post).options(joinedload(Post.author)).order_by(
+        Post.published_at.desc().nulls_first(), Post.id.desc()
+    )
+    if status in ("draft", "published"):
+        stmt = stmt.where(Post.status == status)
+    pagination = db.paginate(stmt, page=page, per_page=30, error_out=False)
+    ids = [p.id for p in pagination.items]
+    counts = {}
+    if ids:
+        counts = {
+            (pid, st): n
+            for pid, st, n in db.session.execute(
+                select(Comment.post_id, Comment.status, func.count(Comment.id))
+                .where(Comment.post_id.in_(ids))
+                .group_by(Comment.post_id, Comment.status)
+            ).all()
+        }
+    return render_template("admin/posts.html", pagination=pagination, counts=counts, status=status)
+
+
+@bp.route("/posts/bulk", methods=["POST"])
+def posts_bulk():
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    action = request.form.get("action", "")
+    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    if not ids:
+        flash("Select at least one post.", "warning")
+    elif action == "delete":
+        for post in db.session.scalars(select(Post).where(Post.id.in_(ids))):
+            db.session.delete(post)
+        db.session.commit()
+        flash(f"{len(ids)} post(s) deleted.", "success")
+    elif action in POST_BULK_ACTIONS:
+        attr, value = POST_BULK_ACTIONS[action]
+        for post in db.session.scalars(select(Post).where(Post.id.in_(ids))):
+            setattr(post, attr, value)
+        db.session.commit()
+        flash(f"{len(ids)} post(s) updated.", "success")
+    else:
+        flash("Choose a bulk action.", "warning")
+    return redirect(_back("admin.posts"))
+
+
+def _to_utc(value: datetime | None) -> datetime | None:
+    """A naive datetime typed in the site's zone, as naive UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=site_zone()).astimezone(UTC).replace(tzinfo=None)
+
+
+def _post_form_response(form: PostForm, post: Post | None, status: int = 200):
+    preview = render_post(form.body.data or "") if request.form.get("preview") else None
+    return render_template("admin/post_edit.html", form=form, post=post, preview=preview), status
+
+
+@bp.route("/posts/new", methods=["GET", "POST"])
+@bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
+def edit_post(post_id: int | None = None):
+    post = db.get_or_404(Post, post_id) if post_id else None
+    form = PostForm(obj=None)
+    if request.method == "GET" and post is not None:
+        form.title.data = post.title
+        form.slug.data = post.slug
+        form.body.data = post.body
+        form.categories.data = ", ".join(c.name for c in post.categories)
+        form.tags.data = ", ".join(t.name for t in post.tags)
+        form.status.data = post.status
+        local = local_time(post.published_at)
+        form.published_at.data = local.replace(tzinfo=None) if local else None
+        form.comments_open.data = post.comments_open
+        form.pings_open.data = post.pings_open
+    if request.method == "GET":
+        return _post_form_response(form, post)
+    if not form.validate_on_submit():
+        return _post_form_response(form, post, 400)
+    if request.form.get("preview"):
+        return _post_form_response(form, post)
+    try:
+        saved = save_post(
+            post,
+            title=form.title.data,
+            body=form.body.data,
+            slug=form.slug.data or "",
+            categories=split_terms(form.categories.data),
+            tags=split_terms(form.tags.data),
+            publish=form.status.data == PostStatus.PUBLISHED,
+            published_at=_to_utc(form.published_at.data),
+            comments_open=form.comments_open.data,
+            pings_open=form.pings_open.data,
+            author=current_user._get_current_object(),
+        )
+        db.session.commit()
+    except PostError as exc:
+        db.session.rollback()
+        form.title.errors.append(str(exc))
+        return _post_form_response(form, post, 400)
+    if saved.is_scheduled:
+        flash(f"Scheduled for {local_time(saved.published_at):%B %-d, %Y at %H:%M}.", "success")
+    elif saved.is_published:
+        flash("Post published.", "success")
+    else:
+        flash("Draft saved.", "success")
+    return redirect(url_for("admin.edit_post", post_id=saved.id))
+
+
+@bp.route("/posts/<int:post_id>/delete", methods=["POST"])
+def delete_post(post_id: int):
+    post = db.get_or_404(Post, post_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    db.session.delete(post)
+    db.session.commit()
+    flash(f"Deleted “{post.title}”.", "success")
+    return redirect(url_for("admin.posts"))
+
+
+# ---------------------------------------------------------------- comments
+
+
+@bp.route("/comments")
+def comments():
+    status = request.args.get("status", "pending")
+    if status not in COMMENT_TABS:
+        status = "pending"
+    kind = request.args.get("kind", "")
+    page = request.args.get("page", 1, type=int)
+    stmt = (
+        select(Comment)
+        .where(Comment.status == status)
+        .options(joinedload(Comment.post), joinedload(Comment.parent))
+        .order_by(Comment.created_at.desc(), Comment.id.desc())
+    )
+    if kind == "linkbacks":
+        stmt = stmt.where(Comment.kind != CommentKind.COMMENT.value)
+    elif kind == "comments":
+        stmt = stmt.where(Comment.kind == CommentKind.COMMENT.value)
+    pagination = db.paginate(stmt, page=page, per_page=COMMENTS_PER_PAGE, error_out=False)
+    return render_template("admin/comments.html", pagination=pagination, status=status, kind=kind)
+
+
+def _back(default_endpoint: str) -> str:
+    """Where a form came from (its ``next`` field), if that is a page of ours."""
+    target = request.form.get("next")
+    return target if target and _safe_next(target) == target else url_for(default_endpoint)
+
+
+@bp.route("/comments/<int:comment_id>/<action>", methods=["POST"])
+def comment_action(comment_id: int, action: str):
+    comment = db.get_or_404(Comment, comment_id)
+    if action not in {*ACTIONS, "restore", "delete"}:
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if apply_action(comment, action):
+        db.session.commit()
+        flash(_action_message(action, 1), "success")
+    else:
+        flash(f"Nothing to do: the comment is already {comment.status}.", "info")
+    return redirect(_back("admin.comments"))
+
+
+def _action_message(action: str, n: int) -> str:
+    done = {"approve": "approved", "unapprove": "unapproved", "spam": "marked as spam", "trash": "moved to the trash",
+            "restore": "restored", "delete": "deleted permanently"}[action]
+    return f"{n} comment{'s' if n != 1 else ''} {done}."
+
+
+@bp.route("/comments/bulk", methods=["POST"])
+def comments_bulk():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    action = request.form.get("action", "")
+    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    if action not in {*ACTIONS, "restore", "delete"}:
+        flash("Choose a bulk action.", "warning")
+    elif not ids:
+        flash("Select at least one comment.", "warning")
+    else:
+        changed = sum(apply_action(c, action) for c in db.session.scalars(select(Comment).where(Comment.id.in_(ids))).all())
+        db.session.commit()
+        flash(_action_message(action, changed), "success")
+    return redirect(_back("admin.comments"))
+
+
+@bp.route("/comments/<int:comment_id>/edit", methods=["GET", "POST"])
+def edit_comment(comment_id: int):
+    comment = db.get_or_404(Comment, comment_id)
+    form = CommentEditForm(obj=comment)
+    if form.validate_on_submit():
+        form.populate_obj(comment)
+        if comment.kind == CommentKind.COMMENT:
+            comment.content_html = render_comment(comment.content)
+        db.session.commit()
+        flash("Comment updated.", "success")
+        return redirect(url_for("admin.comments", status=comment.status))
+    return render_template("admin/comment_edit.html", form=form, comment=comment), 400 if form.errors else 200
+
+
+@bp.route("/comments/<int:comment_id>/reply", methods=["GET", "POST"])
+def reply_comment(comment_id: int):
+    parent = db.get_or_404(Comment, comment_id)
+    form = ReplyForm()
+    if form.validate_on_submit():
+        # Replying approves what one replies to, as in WordPress: a reply to a hidden comment makes no sense.
+        if parent.status == CommentStatus.PENDING:
+            parent.status = CommentStatus.APPROVED.value
+        user = current_user._get_current_object()
+        reply = Comment(
+            post_id=parent.post_id,
+            parent_id=parent.id,
+            kind=CommentKind.COMMENT.value,
+            status=CommentStatus.APPROVED.value,
+            author_name=user.name,
+            author_url=current_app.config["SITE_URL"] + "/",
+            content=form.content.data,
+            content_html=render_comment(form.content.data),
+            ip=request.remote_addr or "",
+            user_agent=(request.user_agent.string or "")[:255],
+            user_id=user.id,
+            created_at=utcnow(),
+        )
+        db.session.add(reply)
+        db.session.commit()
+        flash("Reply published.", "success")
+        return redirect(url_for("admin.comments", status="approved"))
+    return render_template("admin/comment_reply.html", form=form, parent=parent), 400 if form.errors else 200
+
+
+# ---------------------------------------------------------------- settings
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    current = load_site_settings(current_app.config)
+    form = SettingsForm(data=current)
+    if form.validate_on_submit():
+        save_site_settings({name: getattr(form, name).data for name in current})
+        db.session.commit()
+        flash("Settings saved.", "success")
+        return redirect(url_for("admin.settings"))
+    return render_template("admin/settings.html", form=form), 400 if form.errors else 200

@@ -1,0 +1,287 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user
+from sqlalchemy import and_, extract, func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from ..extensions import db, limiter
+from ..models import Category, Comment, CommentKind, CommentStatus, Post, Tag, utcnow
+from ..moderation import initial_status
+from ..templating import post_path, site_settings, site_zone
+from ..text import render_comment
+from ..threads import build_thread, count_label, public_count
+from . import bp
+from .forms import CommentForm
+
+# How many of a visitor's own held comments the session remembers, to show them "awaiting moderation".
+HELD_IN_SESSION = 20
+
+
+def _listing():
+    return (
+        select(Post)
+        .where(Post.visible())
+        .options(joinedload(Post.author), selectinload(Post.categories), selectinload(Post.tags))
+        .order_by(Post.published_at.desc(), Post.id.desc())
+    )
+
+
+def _render_list(stmt, page: int, *, heading: str | None, endpoint: str, **endpoint_args):
+    pagination = db.paginate(stmt, page=page, per_page=site_settings()["POSTS_PER_PAGE"], error_out=False)
+    if page > 1 and not pagination.items:
+        abort(404)
+    counts = _comment_counts([p.id for p in pagination.items])
+    return render_template(
+        "blog/list.html",
+        posts=pagination.items,
+        pagination=pagination,
+        heading=heading,
+        comment_counts=counts,
+        page_url=lambda n: url_for(endpoint, page=n, **endpoint_args) if n > 1 else url_for(endpoint, **endpoint_args),
+    )
+
+
+def _comment_counts(post_ids: list[int]) -> dict[int, int]:
+    if not post_ids:
+        return {}
+    rows = db.session.execute(
+        select(Comment.post_id, func.count(Comment.id))
+        .where(Comment.post_id.in_(post_ids), Comment.status == CommentStatus.APPROVED.value)
+        .group_by(Comment.post_id)
+    )
+    return dict(rows.all())
+
+
+@bp.route("/")
+@bp.route("/page/<int:page>/")
+def index(page: int = 1):
+    return _render_list(_listing(), page, heading=None, endpoint="blog.index")
+
+
+@bp.route("/category/<slug>/")
+@bp.route("/category/<slug>/page/<int:page>/")
+def category(slug: str, page: int = 1):
+    cat = db.first_or_404(select(Category).where(Category.slug == slug))
+    stmt = _listing().where(Post.categories.any(Category.id == cat.id))
+    return _render_list(stmt, page, heading=f"Category: {cat.name}", endpoint="blog.category", slug=slug)
+
+
+@bp.route("/tag/<slug>/")
+@bp.route("/tag/<slug>/page/<int:page>/")
+def tag(slug: str, page: int = 1):
+    found = db.first_or_404(select(Tag).where(Tag.slug == slug))
+    stmt = _listing().where(Post.tags.any(Tag.id == found.id))
+    return _render_list(stmt, page, heading=f"Tag: {found.name}", endpoint="blog.tag", slug=slug)
+
+
+def _utc_bounds(year: int, month: int | None) -> tuple[datetime, datetime]:
+    """The archive period in the site's zone, as naive UTC bounds [start, end)."""
+    zone = site_zone()
+    if month is None:
+        start, end = datetime(year, 1, 1, tzinfo=zone), datetime(year + 1, 1, 1, tzinfo=zone)
+    else:
+        start = datetime(year, month, 1, tzinfo=zone)
+        end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
+    return (start.astimezone(UTC).replace(tzinfo=None), end.astimezone(UTC).replace(tzinfo=None))
+
+
+@bp.route("/<int:year>/")
+@bp.route("/<int:year>/page/<int:page>/")
+def year_archive(year: int, page: int = 1):
+    if not 1900 <= year <= 9998:
+        abort(404)
+    start, end = _utc_bounds(year, None)
+    stmt = _listing().where(Post.published_at >= start, Post.published_at < end)
+    return _render_list(stmt, page, heading=f"Archive: {year}", endpoint="blog.year_archive", year=year)
+
+
+@bp.route("/<int:year>/<int(fixed_digits=2):month>/")
+@bp.route("/<int:year>/<int(fixed_digits=2):month>/page/<int:page>/")
+def month_archive(year: int, month: int, page: int = 1):
+    if not (1900 <= year <= 9998 and 1 <= month <= 12):
+        abort(404)
+    start, end = _utc_bounds(year, month)
+    stmt = _listing().where(Post.published_at >= start, Post.published_at < end)
+    label = datetime(year, month, 1).strftime("%B %Y")
+    return _render_list(
+        stmt, page, heading=f"Archive: {label}", endpoint="blog.month_archive", year=year, month=month
+    )
+
+
+def load_post(slug: str) -> Post | None:
+    """The post readers may see under ``slug``; drafts and scheduled posts only for admins."""
+    post = db.session.scalar(
+        select(Post)
+        .where(Post.slug == slug)
+        .options(joinedload(Post.author), selectinload(Post.categories), selectinload(Post.tags))
+    )
+    if post is None or not (post.is_published or current_user.is_authenticated):
+        return None
+    return post
+
+
+@bp.route("/<int:year>/<int(fixed_digits=2):month>/<int(fixed_digits=2):day>/<slug>/")
+def post(year: int, month: int, day: int, slug: str):
+    found = load_post(slug)
+    if found is None:
+        abort(404)
+    canonical = post_path(found)
+    if request.path != canonical:
+        # Old or mistyped dates lead to the one stable address.
+        return redirect(canonical, 301)
+    form = CommentForm()
+    reply_to = request.args.get("replytocom", type=int)
+    if reply_to:
+        form.parent_id.data = str(reply_to)
+    return render_post_page(found, form)
+
+
+def render_post_page(post: Post, form: CommentForm, status: int = 200, form_error: str | None = None):
+    settings = site_settings()
+    visible = Comment.status == CommentStatus.APPROVED.value
+    held = [int(i) for i in session.get("held_comments", [])]
+    if held:
+        visible = or_(visible, and_(Comment.id.in_(held), Comment.status == CommentStatus.PENDING.value))
+    comments = db.session.scalars(
+        select(Comment).where(Comment.post_id == post.id, visible).order_by(Comment.created_at, Comment.id)
+    ).all()
+    by_id = {c.id: c for c in comments}
+    parent_id = _int_or_none(form.parent_id.data)
+    reply_parent = by_id.get(parent_id) if parent_id else None
+    if reply_parent is None:
+        form.parent_id.data = ""
+    newer, older = _neighbours(post)
+    response = render_template(
+        "blog/post.html",
+        post=post,
+        thread=build_thread(comments, settings["COMMENT_THREAD_DEPTH"]),
+        max_depth=int(settings["COMMENT_THREAD_DEPTH"]),
+        count_label=count_label(public_count(comments)),
+        comments_open=post.accepts_comments(settings["CLOSE_COMMENTS_AFTER_DAYS"]),
+        form=form,
+        form_error=form_error,
+        reply_parent=reply_parent,
+        newer=newer,
+        older=older,
+    )
+    return response, status
+
+
+def _neighbours(post: Post) -> tuple[Post | None, Post | None]:
+    if not post.is_published:
+        return None, None
+    base = select(Post).where(Post.visible(), Post.id != post.id)
+    newer = db.session.scalar(
+        base.where(Post.published_at >= post.published_at).order_by(Post.published_at, Post.id).limit(1)
+    )
+    older = db.session.scalar(
+        base.where(Post.published_at <= post.published_at)
+        .where(Post.id != (newer.id if newer else -1))
+        .order_by(Post.published_at.desc(), Post.id.desc())
+        .limit(1)
+    )
+    return newer, older
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _comment_limit() -> str:
+    return current_app.config["COMMENT_RATE_LIMIT"]
+
+
+@bp.route("/posts/<int:post_id>/comments", methods=["POST"])
+@limiter.limit(_comment_limit, methods=["POST"])
+def post_comment(post_id: int):
+    """Take a visitor's comment. Errors re-show the post page with what was typed."""
+    post = db.session.get(Post, post_id)
+    if post is None or not post.is_published:
+        abort(404)
+    settings = site_settings()
+    form = CommentForm()
+    if not post.accepts_comments(settings["CLOSE_COMMENTS_AFTER_DAYS"]):
+        return render_post_page(post, form, 403, form_error="Comments are closed on this post.")
+    if form.homepage.data:
+        # A bot filled the hidden field. Answer as if all went well; keep nothing.
+        current_app.logger.info("honeypot comment dropped from %s", request.remote_addr)
+        return redirect(post_path(post) + "#comments", 303)
+    if not form.validate():
+        return render_post_page(post, form, 400, form_error="Your comment could not be posted. Please correct the fields marked below.")
+
+    parent_id = _int_or_none(form.parent_id.data)
+    parent = db.session.get(Comment, parent_id) if parent_id else None
+    if parent_id and (parent is None or parent.post_id != post.id or parent.status != CommentStatus.APPROVED):
+        form.parent_id.data = ""
+        return render_post_page(post, form, 400, form_error="The comment you replied to is no longer available; your text is kept below.")
+
+    by_admin = current_user.is_authenticated
+    comment = Comment(
+        post=post,
+        parent=parent,
+        kind=CommentKind.COMMENT.value,
+        author_name=form.author_name.data.strip(),
+        author_email=form.author_email.data.strip(),
+        author_url=(form.author_url.data or "").strip(),
+        content=form.content.data,
+        content_html=render_comment(form.content.data),
+        status=initial_status(settings["COMMENT_MODERATION"], form.author_email.data.strip(), by_admin=by_admin).value,
+        ip=request.remote_addr or "",
+        user_agent=(request.user_agent.string or "")[:255],
+        user_id=current_user.id if by_admin else None,
+        created_at=utcnow(),
+    )
+    db.session.add(comment)
+    db.session.commit()
+    if comment.status == CommentStatus.PENDING:
+        session["held_comments"] = ([*session.get("held_comments", []), comment.id])[-HELD_IN_SESSION:]
+        flash("Thank you. Your comment is awaiting moderation.", "info")
+    return redirect(post_path(post) + f"#comment-{comment.id}", 303)
+
+
+@bp.errorhandler(429)
+def comment_rate_limited(error):
+    """A visitor who comments too fast keeps their text and learns to wait."""
+    if request.endpoint == "blog.post_comment":
+        post = db.session.get(Post, request.view_args.get("post_id", 0))
+        if post is not None and post.is_published:
+            return render_post_page(
+                post, CommentForm(), 429, form_error="You are commenting too quickly. Please wait a minute and send again."
+            )
+    return render_template("error.html", code=429, title="Too many requests", message="Please wait a moment and try again."), 429
+
+
+@bp.app_context_processor
+def sidebar():
+    def load_sidebar():
+        recent = db.session.scalars(
+            select(Post).where(Post.visible()).order_by(Post.published_at.desc(), Post.id.desc()).limit(5)
+        ).all()
+        categories = db.session.execute(
+            select(Category, func.count(Post.id))
+            .join(Category.posts)
+            .where(Post.visible())
+            .group_by(Category.id)
+            .order_by(Category.name)
+        ).all()
+        year, month = extract("year", Post.published_at), extract("month", Post.published_at)
+        months = db.session.execute(
+            select(year, month, func.count(Post.id))
+            .where(Post.visible())
+            .group_by(year, month)
+            .order_by(year.desc(), month.desc())
+            .limit(24)
+        ).all()
+        return {
+            "recent": recent,
+            "categories": categories,
+            "months": [(int(y), int(m), datetime(int(y), int(m), 1).strftime("%B %Y"), n) for y, m, n in months],
+        }
+
+    return {"load_sidebar": load_sidebar}

@@ -1,0 +1,160 @@
+"""Command-line tools: ``flask --app blogapp COMMAND``. Errors exit non-zero with one line."""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask_migrate import upgrade
+from sqlalchemy import func, inspect, select
+
+from .extensions import db
+from .models import Comment, Post, User
+from .posts import PostError, save_post
+from .templating import permalink, site_request_context
+
+OPEN_CLOSED = click.Choice(["open", "closed"])
+
+
+def migrate_database() -> None:
+    """Bring the schema to the newest migration (creating it on an empty database)."""
+    upgrade(directory=current_app.extensions["migrate"].directory)
+
+
+def _post_by_slug(slug: str) -> Post:
+    post = db.session.scalar(select(Post).where(Post.slug == slug))
+    if post is None:
+        raise click.ClickException(f"no post with slug {slug!r}")
+    return post
+
+
+def init_app(app: Flask) -> None:
+    original_command = app.cli.command
+
+    def command(*args, **kwargs):
+        """Like ``app.cli.command``, with ``url_for`` working as it does in a request."""
+        def decorator(fn):
+            @functools.wraps(fn)
+            def wrapper(*a, **kw):
+                with site_request_context(current_app._get_current_object()):
+                    return fn(*a, **kw)
+
+            return original_command(*args, **kwargs)(wrapper)
+
+        return decorator
+
+    @command("init-db")
+    def init_db():
+        """Create or migrate the database to the newest schema; keeps existing data."""
+        migrate_database()
+        click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+    @command("seed-demo")
+    @click.option("--if-empty", is_flag=True, help="Do nothing (and succeed) if there are posts already.")
+    def seed_demo(if_empty: bool):
+        """Fill an empty database with the demo blog."""
+        from .demo import seed
+
+        if not inspect(db.engine).has_table("post"):
+            raise click.ClickException("the database has no tables yet: run 'flask --app blogapp init-db' first")
+        if db.session.scalar(select(func.count(Post.id))):
+            if if_empty:
+                click.echo("The database has posts already; demo content not added.")
+                return
+            raise click.ClickException("the database has posts already; the demo is only seeded into an empty blog")
+        count = seed()
+        click.echo(f"Demo blog seeded: {count} posts.")
+
+    @command("create-admin")
+    @click.argument("username")
+    @click.option("--password", help="Give the password here instead of at the prompt.")
+    @click.option("--display-name", default="", help="The name shown on posts and replies.")
+    def create_admin(username: str, password: str | None, display_name: str):
+        """Create an admin account that can log in at /admin."""
+        username = username.strip()
+        if not username or len(username) > 80:
+            raise click.ClickException("the username must be 1 to 80 characters")
+        if db.session.scalar(select(User).where(User.username == username)):
+            raise click.ClickException(f"user {username!r} already exists")
+        if password is None:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        if len(password) < 8:
+            raise click.ClickException("the password must have at least 8 characters")
+        user = User(username=username, display_name=display_name.strip())
+        user.set_password(password)
+        db.session.add(user)
+        db.session.commit()
+        click.echo(f"Admin {username!r} created. Log in at {current_app.config['SITE_URL']}/admin/login")
+
+    @command("create-post")
+    @click.option("--title", required=True)
+    @click.option("--body", help="The post's Markdown text.")
+    @click.option("--body-file", type=click.Path(dir_okay=False, path_type=Path), help="Read the Markdown from this file ('-' for standard input).")
+    @click.option("--slug", default="")
+    @click.option("--category", "categories", multiple=True)
+    @click.option("--tag", "tags", multiple=True)
+    @click.option("--draft", is_flag=True, help="Save as a draft instead of publishing now.")
+    @click.option("--comments", type=OPEN_CLOSED, default="open", show_default=True)
+    @click.option("--pings", type=OPEN_CLOSED, default="open", show_default=True)
+    def create_post(title, body, body_file, slug, categories, tags, draft, comments, pings):
+        """Create a post and print its permalink on the last line."""
+        if (body is None) == (body_file is None):
+            raise click.ClickException("give exactly one of --body and --body-file")
+        if body_file is not None:
+            try:
+                body = click.get_text_stream("stdin").read() if str(body_file) == "-" else body_file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise click.ClickException(f"cannot read {body_file}: {exc}") from None
+        try:
+            post = save_post(
+                None,
+                title=title,
+                body=body,
+                slug=slug,
+                categories=list(categories),
+                tags=list(tags),
+                publish=not draft,
+                comments_open=comments == "open",
+                pings_open=pings == "open",
+            )
+            db.session.commit()
+        except PostError as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"{'Draft saved' if draft else 'Published'}: {post.title}")
+        click.echo(permalink(post))
+
+    @command("set-discussion")
+    @click.argument("slug")
+    @click.option("--comments", type=OPEN_CLOSED)
+    @click.option("--pings", type=OPEN_CLOSED)
+    def set_discussion(slug, comments, pings):
+        """Open or close a post's comments and pings."""
+        if comments is None and pings is None:
+            raise click.ClickException("give --comments and/or --pings")
+        post = _post_by_slug(slug)
+        if comments:
+            post.comments_open = comments == "open"
+        if pings:
+            post.pings_open = pings == "open"
+        db.session.commit()
+        click.echo(
+            f"{post.slug}: comments {'open' if post.comments_open else 'closed'}, pings {'open' if post.pings_open else 'closed'}"
+        )
+
+    @command("list-comments")
+    @click.argument("slug")
+    @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+    def list_comments(slug, as_json):
+        """List a post's comments and linkbacks, whatever their status."""
+        post = _post_by_slug(slug)
+        rows = db.session.scalars(
+            select(Comment).where(Comment.post_id == post.id).order_by(Comment.created_at, Comment.id)
+        ).all()
+        for c in rows:
+            if as_json:
+                click.echo(json.dumps(c.as_json(), ensure_ascii=False))
+            else:
+                click.echo(f"{c.id:>6}  {c.kind:<10} {c.status:<9} {c.author_name[:40]:<40} {c.created_at:%Y-%m-%d %H:%M}")

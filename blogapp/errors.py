@@ -1,0 +1,36 @@
+"""Every error gets a page of the theme; none shows a traceback."""
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+
+from .extensions import db
+
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood."),
+    403: ("Forbidden", "You are not allowed to do that."),
+    404: ("Page not found", "There is nothing here. It may have moved, or the address may be mistyped."),
+    405: ("Method not allowed", "This address does not accept that kind of request."),
+    410: ("Gone", "This page has been removed."),
+    413: ("Too large", "That request is larger than this site accepts."),
+    429: ("Too many requests", "Please wait a moment and try again."),
+    500: ("Something went wrong", "The error has been logged. Please try again in a moment."),
+}
+
+
+def render_error(code: int, message: str | None = None):
+    title, default = MESSAGES.get(code, ("Error", "Something went wrong."))
+    return render_template("error.html", code=code, title=title, message=message or default), code
+
+
+def init_app(app: Flask) -> None:
+    for code in MESSAGES:
+        if code != 500:
+            app.register_error_handler(code, lambda e, code=code: render_error(code))
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error):
+        return render_error(400, "The form had expired or was sent from elsewhere. Go back, reload the page and try again.")
+
+    @app.errorhandler(500)
+    def internal_error(error):
+        db.session.rollback()
+        return render_error(500)

@@ -1,0 +1,251 @@
+"""The data model: posts, their categories and tags, comments and linkbacks, users, site settings.
+
+Times are stored as naive UTC (SQLite keeps no zone); ``blogapp.templating`` shows them
+in the configured ``TIMEZONE``.
+"""
+from __future__ import annotations
+
+import enum
+import json
+from datetime import UTC, datetime, timedelta
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class CommentKind(enum.StrEnum):
+    COMMENT = "comment"
+    PINGBACK = "pingback"
+    TRACKBACK = "trackback"
+    WEBMENTION = "webmention"
+
+
+class CommentStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    SPAM = "spam"
+    TRASH = "trash"
+
+
+class PostStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
+def _in(column: str, values: type[enum.StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+post_categories = Table(
+    "post_categories",
+    db.metadata,
+    Column("post_id", ForeignKey("post.id", ondelete="CASCADE"), primary_key=True),
+    Column("category_id", ForeignKey("category.id", ondelete="CASCADE"), primary_key=True),
+)
+
+post_tags = Table(
+    "post_tags",
+    db.metadata,
+    Column("post_id", ForeignKey("post.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(UserMixin, db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username
+
+
+class Category(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    slug: Mapped[str] = mapped_column(String(140), unique=True)
+
+
+class Tag(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    slug: Mapped[str] = mapped_column(String(140), unique=True)
+
+
+class Post(db.Model):
+    __table_args__ = (
+        CheckConstraint(_in("status", PostStatus), name="status"),
+        Index("ix_post_status_published_at", "status", "published_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    body: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default=PostStatus.DRAFT.value)
+    # For a published post, a time in the future means "scheduled".
+    published_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    comments_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    pings_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    author: Mapped[User | None] = relationship()
+    categories: Mapped[list[Category]] = relationship(
+        secondary=post_categories, order_by=Category.name, backref="posts"
+    )
+    tags: Mapped[list[Tag]] = relationship(secondary=post_tags, order_by=Tag.name, backref="posts")
+    comments: Mapped[list[Comment]] = relationship(
+        back_populates="post", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def is_published(self) -> bool:
+        return (
+            self.status == PostStatus.PUBLISHED
+            and self.published_at is not None
+            and self.published_at <= utcnow()
+        )
+
+    @property
+    def is_scheduled(self) -> bool:
+        return self.status == PostStatus.PUBLISHED and self.published_at is not None and self.published_at > utcnow()
+
+    def _within_age(self, close_after_days: int) -> bool:
+        if not close_after_days or self.published_at is None:
+            return True
+        return self.published_at > utcnow() - timedelta(days=int(close_after_days))
+
+    def accepts_comments(self, close_after_days: int = 0) -> bool:
+        """Open to new comments: the post's switch, and the site's auto-close age."""
+        return self.is_published and self.comments_open and self._within_age(close_after_days)
+
+    def accepts_pings(self, close_after_days: int = 0) -> bool:
+        """Open to linkbacks; the auto-close age closes pings too, as in WordPress."""
+        return self.is_published and self.pings_open and self._within_age(close_after_days)
+
+    @classmethod
+    def visible(cls):
+        """Condition selecting posts readers may see."""
+        return (cls.status == PostStatus.PUBLISHED.value) & (cls.published_at <= utcnow())
+
+
+class Comment(db.Model):
+    __table_args__ = (
+        CheckConstraint(_in("kind", CommentKind), name="kind"),
+        CheckConstraint(_in("status", CommentStatus), name="status"),
+        # One linkback per post and source, whatever the protocol (NULLs never collide).
+        UniqueConstraint("post_id", "source_key", name="uq_comment_post_source"),
+        Index("ix_comment_post_status_created", "post_id", "status", "created_at"),
+        Index("ix_comment_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("comment.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16), default=CommentKind.COMMENT.value)
+    status: Mapped[str] = mapped_column(String(16), default=CommentStatus.PENDING.value)
+    # Where spam or trash came from, so "restore" puts it back where it was.
+    previous_status: Mapped[str | None] = mapped_column(String(16))
+    author_name: Mapped[str] = mapped_column(String(250), default="")
+    author_email: Mapped[str] = mapped_column(String(254), default="")
+    author_url: Mapped[str] = mapped_column(String(2000), default="")
+    # Linkbacks: the linking page, and its normalised form for duplicate detection.
+    source_url: Mapped[str | None] = mapped_column(String(2000))
+    source_key: Mapped[str | None] = mapped_column(String(2000))
+    content: Mapped[str] = mapped_column(Text, default="")
+    content_html: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    # Set when an admin wrote the comment from the dashboard.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    post: Mapped[Post] = relationship(back_populates="comments")
+    parent: Mapped[Comment | None] = relationship(remote_side=[id])
+
+    @property
+    def is_linkback(self) -> bool:
+        return self.kind != CommentKind.COMMENT
+
+    def as_json(self) -> dict:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status,
+            "author_name": self.author_name,
+            "author_url": self.author_url,
+            "source_url": self.source_url,
+            "content": self.content,
+            "parent_id": self.parent_id,
+            "created_at": self.created_at.replace(tzinfo=UTC).isoformat(),
+        }
+
+
+class SiteSetting(db.Model):
+    """A site setting changed by an admin; unset keys fall back to the app config."""
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+# Settings an admin may change at runtime, with the type each one is stored as.
+EDITABLE_SETTINGS: dict[str, type] = {
+    "SITE_TITLE": str,
+    "SITE_DESCRIPTION": str,
+    "COMMENT_MODERATION": str,
+    "COMMENT_THREAD_DEPTH": int,
+    "CLOSE_COMMENTS_AFTER_DAYS": int,
+    "POSTS_PER_PAGE": int,
+}
+
+
+def load_site_settings(config) -> dict:
+    """The effective editable settings: config defaults overlaid by what admins saved."""
+    values = {key: config[key] for key in EDITABLE_SETTINGS}
+    for row in db.session.execute(select(SiteSetting)).scalars():
+        if row.key in EDITABLE_SETTINGS:
+            values[row.key] = EDITABLE_SETTINGS[row.key](json.loads(row.value))
+    return values
+
+
+def save_site_settings(values: dict) -> None:
+    for key, value in values.items():
+        if key not in EDITABLE_SETTINGS:
+            raise KeyError(key)
+        row = db.session.get(SiteSetting, key) or SiteSetting(key=key)
+        row.value = json.dumps(EDITABLE_SETTINGS[key](value))
+        db.session.add(row)

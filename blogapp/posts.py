@@ -1,0 +1,94 @@
+"""Creating and changing posts, shared by the admin pages, the CLI and the demo seed."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from .extensions import db
+from .models import Category, Post, PostStatus, Tag, utcnow
+from .text import render_post, slugify
+
+
+class PostError(ValueError):
+    """A post could not be saved as asked; the message says why, for people."""
+
+
+def unique_slug(wanted: str, post_id: int | None = None) -> str:
+    base = slugify(wanted) or "post"
+    slug, n = base, 2
+    while True:
+        other = db.session.scalar(select(Post.id).where(Post.slug == slug))
+        if other is None or other == post_id:
+            return slug
+        slug, n = f"{base}-{n}", n + 1
+
+
+def _get_or_create(model, name: str):
+    name = " ".join(name.split())
+    obj = db.session.scalar(select(model).where(model.name == name))
+    if obj is None:
+        slug = slugify(name) or "term"
+        base, n = slug, 2
+        while db.session.scalar(select(model.id).where(model.slug == slug)) is not None:
+            slug, n = f"{base}-{n}", n + 1
+        obj = model(name=name, slug=slug)
+        db.session.add(obj)
+        db.session.flush()
+    return obj
+
+
+def split_terms(value: str) -> list[str]:
+    """Comma-separated names, trimmed, blanks and repeats dropped, order kept."""
+    seen: dict[str, None] = {}
+    for part in (value or "").split(","):
+        name = " ".join(part.split())
+        if name and name.lower() not in {s.lower() for s in seen}:
+            seen[name] = None
+    return list(seen)
+
+
+def save_post(
+    post: Post | None,
+    *,
+    title: str,
+    body: str,
+    slug: str = "",
+    categories: list[str] = (),
+    tags: list[str] = (),
+    publish: bool = False,
+    published_at: datetime | None = None,
+    comments_open: bool = True,
+    pings_open: bool = True,
+    author=None,
+) -> Post:
+    """Create (``post`` None) or update a post; the caller commits.
+
+    Publishing without a date publishes now; a future date schedules it. A published
+    post keeps its date (and so its permalink) unless a new date is given.
+    """
+    title = " ".join((title or "").split())
+    if not title:
+        raise PostError("A post needs a title.")
+    # No autoflush: the half-built post must not be written while slugs and terms are looked up.
+    with db.session.no_autoflush:
+        if post is None:
+            post = Post(author=author, created_at=utcnow())
+            db.session.add(post)
+        if slug or not post.slug:
+            post.slug = unique_slug(slug or title, post.id)
+        post.title = title
+        post.body = body or ""
+        post.body_html = render_post(post.body)
+        post.categories = [_get_or_create(Category, n) for n in categories]
+        post.tags = [_get_or_create(Tag, n) for n in tags]
+        post.comments_open = comments_open
+        post.pings_open = pings_open
+        if publish:
+            post.status = PostStatus.PUBLISHED.value
+            post.published_at = published_at or post.published_at or utcnow()
+        else:
+            post.status = PostStatus.DRAFT.value
+            post.published_at = published_at
+    db.session.flush()
+    return post

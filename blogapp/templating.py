@@ -1,0 +1,67 @@
+"""What every template can use: site settings, permalinks, dates in the site's zone."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app, g, url_for
+
+from .models import Post, load_site_settings
+
+
+def site_settings() -> dict:
+    """The effective site settings, read once per request."""
+    if "site_settings" not in g:
+        g.site_settings = load_site_settings(current_app.config)
+    return g.site_settings
+
+
+def site_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["TIMEZONE"])
+
+
+def local_time(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC).astimezone(site_zone())
+
+
+def post_path(post: Post) -> str:
+    """The post's permalink path, ``/YYYY/MM/DD/slug/`` by its publication date in the site's zone."""
+    when = local_time(post.published_at or post.created_at)
+    return url_for("blog.post", year=when.year, month=f"{when.month:02d}", day=f"{when.day:02d}", slug=post.slug)
+
+
+def absolute_url(path: str) -> str:
+    """``path`` (from ``url_for``, so it holds any script root) on the configured public origin.
+
+    Built from ``SITE_URL`` rather than the request's Host header, which a client controls.
+    """
+    parts = urlsplit(current_app.config["SITE_URL"])
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def site_request_context(app: Flask):
+    """A request context at ``SITE_URL``, so ``url_for`` works in CLI commands and jobs."""
+    return app.test_request_context("/", base_url=app.config["SITE_URL"] + "/")
+
+
+def permalink(post: Post) -> str:
+    return absolute_url(post_path(post))
+
+
+def init_app(app: Flask) -> None:
+    @app.context_processor
+    def inject():
+        return {"site": site_settings(), "post_path": post_path, "permalink": permalink, "absolute_url": absolute_url}
+
+    @app.template_filter("localtime")
+    def localtime_filter(value: datetime | None, fmt: str = "%B %-d, %Y") -> str:
+        local = local_time(value)
+        return local.strftime(fmt) if local else ""
+
+    @app.template_filter("isotime")
+    def isotime_filter(value: datetime | None) -> str:
+        local = local_time(value)
+        return local.isoformat(timespec="seconds") if local else ""

@@ -1,0 +1,86 @@
+"""Turning what people type into safe HTML, and small text helpers.
+
+Posts are written by admins in Markdown (raw HTML allowed, then sanitised with a broad
+allow-list); comments by strangers in a Markdown subset, sanitised with a narrow one.
+Both are rendered once, when saved, so pages only print stored HTML.
+"""
+from __future__ import annotations
+
+import html as html_module
+import re
+import unicodedata
+
+import nh3
+from markdown_it import MarkdownIt
+
+_post_md = MarkdownIt("commonmark", {"html": True, "linkify": True, "typographer": True}).enable(
+    ["table", "strikethrough", "linkify", "replacements", "smartquotes"]
+)
+_comment_md = (
+    MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": True, "breaks": True})
+    .enable(["linkify", "strikethrough", "replacements", "smartquotes"])
+    .disable(["heading", "lheading", "image", "hr", "html_block", "html_inline", "reference"])
+)
+
+_SAFE_SCHEMES = {"http", "https", "mailto"}
+_POST_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "details",
+    "dl", "dt", "em", "figcaption", "figure", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
+    "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "s", "small", "strong", "sub", "summary",
+    "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+}
+_POST_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height", "loading"},
+    "td": {"align"},
+    "th": {"align"},
+    "ol": {"start"},
+    "abbr": {"title"},
+}
+_COMMENT_TAGS = {"a", "blockquote", "br", "code", "del", "em", "li", "ol", "p", "pre", "s", "strong", "ul"}
+
+
+def render_post(markdown_text: str) -> str:
+    html = _post_md.render(markdown_text or "")
+    return nh3.clean(html, tags=_POST_TAGS, attributes=_POST_ATTRIBUTES, url_schemes=_SAFE_SCHEMES)
+
+
+def render_comment(text: str) -> str:
+    """A visitor's comment: Markdown-lite, links marked ``nofollow ugc``, nothing executable."""
+    html = _comment_md.render(text or "")
+    return nh3.clean(
+        html,
+        tags=_COMMENT_TAGS,
+        attributes={"a": {"href"}},
+        url_schemes=_SAFE_SCHEMES,
+        link_rel="nofollow ugc",
+    )
+
+
+def html_to_text(html: str) -> str:
+    """The text of an HTML fragment, entities decoded and whitespace collapsed."""
+    text = nh3.clean(html or "", tags=set())
+    return " ".join(html_module.unescape(text).split())
+
+
+def truncate_words(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, with an ellipsis if cut."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:.-–—")
+    return cut + "…"
+
+
+def slugify(value: str, max_length: int = 180) -> str:
+    value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
+    value = re.sub(r"[^a-zA-Z0-9]+", "-", value).strip("-").lower()
+    return value[:max_length].strip("-")
+
+
+def safe_http_url(value: str) -> str:
+    """``value`` if it is an http(s) URL, else an empty string (no ``javascript:`` author links)."""
+    value = (value or "").strip()
+    if re.match(r"^https?://[^\s/?#]+", value, re.IGNORECASE):
+        return value
+    return ""
