@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import and_, extract, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from ..extensions import db, limiter
+from ..extensions import csrf, db, limiter
 from ..models import Category, Comment, CommentKind, CommentStatus, Post, Tag, utcnow
 from ..moderation import initial_status
 from ..templating import post_path, site_settings, site_zone
@@ -198,6 +198,7 @@ def _comment_limit() -> str:
 
 
 @bp.route("/posts/<int:post_id>/comments", methods=["POST"])
+@csrf.exempt  # anonymous, on cacheable pages; the honeypot and rate limit guard it instead
 @limiter.limit(_comment_limit, methods=["POST"])
 def post_comment(post_id: int):
     """Take a visitor's comment. Errors re-show the post page with what was typed."""

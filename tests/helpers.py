@@ -1,0 +1,31 @@
+"""Small builders for test data, through the same code paths the app uses."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from blogapp.extensions import db
+from blogapp.models import Comment, CommentKind, CommentStatus, utcnow
+from blogapp.posts import save_post
+from blogapp.templating import post_path
+from blogapp.text import render_comment
+
+
+def make_post(title="A post", body="Some *text*.", days_ago=1, publish=True, **kw):
+    """A committed post; returns (id, path). Needs an app and request context."""
+    post = save_post(None, title=title, body=body, publish=publish,
+                     published_at=(utcnow() - timedelta(days=days_ago)) if publish else None, **kw)
+    db.session.commit()
+    return post.id, post_path(post)
+
+
+def add_comment(post_id, text="Hello", *, name="Visitor", status=CommentStatus.APPROVED, kind=CommentKind.COMMENT,
+                parent_id=None, minutes=0, source_url=None, email="visitor@example.org"):
+    comment = Comment(
+        post_id=post_id, parent_id=parent_id, kind=kind.value, status=status.value, author_name=name,
+        author_email=email, content=text, content_html=render_comment(text) if kind == CommentKind.COMMENT else "",
+        source_url=source_url, source_key=source_url, author_url=source_url or "",
+        created_at=utcnow() - timedelta(days=1) + timedelta(minutes=minutes),
+    )
+    db.session.add(comment)
+    db.session.commit()
+    return comment.id

@@ -1,0 +1,45 @@
+"""Settings come from defaults, then instance/config.py, then BLOGAPP_* variables."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from blogapp import create_app
+from blogapp.config import DEFAULTS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_order_defaults_instance_file_environment(tmp_path, monkeypatch):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "config.py").write_text('SITE_TITLE = "From the file"\nSITE_URL = "https://file.test/"\nPOSTS_PER_PAGE = 7\n')
+    monkeypatch.setenv("BLOGAPP_SITE_URL", "https://env.test")
+    monkeypatch.setenv("BLOGAPP_POSTS_PER_PAGE", "3")
+    app = create_app(instance_path=str(instance))
+    assert app.config["SITE_TITLE"] == "From the file"  # file over default
+    assert app.config["SITE_URL"] == "https://env.test"  # environment over file
+    assert app.config["POSTS_PER_PAGE"] == 3  # JSON-decoded
+    assert app.config["COMMENT_THREAD_DEPTH"] == DEFAULTS["COMMENT_THREAD_DEPTH"]
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{instance / 'blog.sqlite'}"
+
+
+def test_secret_key_is_generated_once_and_reused(tmp_path, monkeypatch):
+    monkeypatch.delenv("BLOGAPP_SECRET_KEY", raising=False)
+    instance = tmp_path / "instance"
+    first = create_app(instance_path=str(instance)).config["SECRET_KEY"]
+    second = create_app(instance_path=str(instance)).config["SECRET_KEY"]
+    assert first == second and len(first) >= 64
+    assert (instance / "secret_key").stat().st_mode & 0o077 == 0
+    other = create_app(instance_path=str(tmp_path / "elsewhere")).config["SECRET_KEY"]
+    assert other != first
+    monkeypatch.setenv("BLOGAPP_SECRET_KEY", "configured")
+    assert create_app(instance_path=str(instance)).config["SECRET_KEY"] == "configured"
+
+
+def test_readme_documents_every_setting():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = {m.group(1) for m in re.finditer(r"^\| `([A-Z_]+)` \|", readme, re.MULTILINE)}
+    assert table >= set(DEFAULTS), f"missing from README: {set(DEFAULTS) - table}"
+    for name in DEFAULTS:
+        assert f"`BLOGAPP_{name}`" in readme
