@@ -342,3 +342,41 @@ def test_comment_rate_limit_keeps_the_text(app, client, ctx):
     assert "too quickly" in page.select_one(".form-error").get_text()
     assert page.select_one("textarea[name=content]").get_text().strip() == "third, kept"
     assert db.session.scalar(select(func.count(Comment.id))) == 2
+
+
+@pytest.fixture
+def redis_limits():
+    from conftest import TEST_REDIS_URL
+
+    if not TEST_REDIS_URL:
+        pytest.skip("TEST_REDIS_URL is not set: the Redis-backed rate limit is not tested")
+    import secrets
+
+    return {"RATELIMIT_ENABLED": True, "COMMENT_RATE_LIMIT": "1 per minute", "REDIS_URL": TEST_REDIS_URL,
+            "RATELIMIT_KEY_PREFIX": "blogapp-test-" + secrets.token_hex(4)}
+
+
+@pytest.fixture
+def config_overrides(request):
+    return request.getfixturevalue("redis_limits") if "redis_limits" in request.fixturenames else {}
+
+
+def test_rate_limits_are_shared_through_redis(app, client, ctx, redis_limits):
+    import redis
+
+    post_id, _ = make_post()
+    assert client.post(f"/posts/{post_id}/comments", data=comment_form()).status_code == 303
+    # A second app on the same database and Redis (another worker) sees the same counter.
+    from blogapp import create_app
+
+    second = create_app(dict(app.config), instance_path=app.instance_path)
+    try:
+        assert second.test_client().post(f"/posts/{post_id}/comments", data=comment_form(content="x")).status_code == 429
+    finally:
+        with second.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    with redis.Redis.from_url(redis_limits["REDIS_URL"]) as server:
+        keys = server.keys("*" + redis_limits["RATELIMIT_KEY_PREFIX"] + "*")
+        assert keys
+        server.delete(*keys)

@@ -43,3 +43,15 @@ def test_readme_documents_every_setting():
     assert table >= set(DEFAULTS), f"missing from README: {set(DEFAULTS) - table}"
     for name in DEFAULTS:
         assert f"`BLOGAPP_{name}`" in readme
+
+
+def test_sqlite_runs_in_wal_mode(app):
+    from blogapp.extensions import db
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context(), db.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    else:
+        with app.app_context():
+            assert db.engine.dialect.name == "postgresql"
