@@ -30,6 +30,23 @@ def initial_status(mode: str, author_email: str, *, by_admin: bool = False) -> C
     return CommentStatus.PENDING
 
 
+HIDDEN = (CommentStatus.SPAM, CommentStatus.TRASH)
+
+
+def set_status(comment: Comment, status: str) -> None:
+    """Give ``comment`` a new ``status``, remembering where it was before it went to spam or trash.
+
+    Moving between spam and trash keeps that memory, so "restore" still puts it back where it was.
+    """
+    status = CommentStatus(status)
+    if status in HIDDEN:
+        if comment.status not in HIDDEN:
+            comment.previous_status = comment.status
+    else:
+        comment.previous_status = None
+    comment.status = status.value
+
+
 # action -> (statuses it applies to, resulting status); "restore" is handled apart.
 ACTIONS = {
     "approve": ({"pending", "spam", "trash"}, CommentStatus.APPROVED),
@@ -50,10 +67,10 @@ def apply_action(comment: Comment, action: str) -> bool:
         db.session.delete(comment)
         return True
     if action == "restore":
-        if comment.status not in (CommentStatus.SPAM, CommentStatus.TRASH):
+        if comment.status not in HIDDEN:
             return False
         comment.status = comment.previous_status or CommentStatus.PENDING.value
-        if comment.status in (CommentStatus.SPAM, CommentStatus.TRASH):
+        if comment.status in HIDDEN:
             comment.status = CommentStatus.PENDING.value
         comment.previous_status = None
         return True
@@ -62,7 +79,5 @@ def apply_action(comment: Comment, action: str) -> bool:
     allowed_from, to = ACTIONS[action]
     if comment.status not in allowed_from:
         return False
-    if to in (CommentStatus.SPAM, CommentStatus.TRASH):
-        comment.previous_status = comment.status
-    comment.status = to.value
+    set_status(comment, to)
     return True

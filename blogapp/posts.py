@@ -28,7 +28,8 @@ def _get_or_create(model, name: str):
     name = " ".join(name.split())
     obj = db.session.scalar(select(model).where(model.name == name))
     if obj is None:
-        slug = slugify(name) or "term"
+        # A slug can be longer than its name ("ﬁ" gives "fi"): cut it to the column, with room for "-N".
+        slug = slugify(name, max_length=model.slug.type.length - 10) or "term"
         base, n = slug, 2
         while db.session.scalar(select(model.id).where(model.slug == slug)) is not None:
             slug, n = f"{base}-{n}", n + 1

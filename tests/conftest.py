@@ -3,6 +3,7 @@ set), a test client, a CLI runner, a live server on 127.0.0.1, and helpers to lo
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, event, text
+from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
 
 from blogapp import create_app
@@ -101,14 +103,19 @@ def csrf_token(client, url: str) -> str:
     return match.group(1)
 
 
+@functools.cache
+def password_hash(username: str, password: str) -> str:
+    """Hashing is slow on purpose; tests hash each user's password once per run."""
+    return generate_password_hash(password)
+
+
 class Auth:
     def __init__(self, app, client):
         self.app, self.client = app, client
 
     def create(self, username="admin", password="correct horse"):
         with self.app.app_context():
-            user = User(username=username, display_name=username.title())
-            user.set_password(password)
+            user = User(username=username, display_name=username.title(), password_hash=password_hash(username, password))
             db.session.add(user)
             db.session.commit()
 

@@ -6,14 +6,32 @@ from wtforms import (
     IntegerField,
     PasswordField,
     RadioField,
+    SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
     URLField,
 )
-from wtforms.validators import URL, DataRequired, Email, Length, NumberRange, Optional
+from wtforms.validators import URL, DataRequired, Email, Length, NumberRange, Optional, ValidationError
 
+from ..models import Category, Tag
 from ..moderation import MODERATION_MODES
+from ..posts import split_terms
+
+# Archives and permalinks know years 1900 to 9998 (see the blog's archive routes).
+YEARS = range(1900, 9999)
+
+
+def _term_lengths(model):
+    """A validator: each comma-separated name fits in ``model``'s name column."""
+    limit = model.name.type.length
+
+    def check(form, field):
+        for name in split_terms(field.data):
+            if len(name) > limit:
+                raise ValidationError(f"Each name can be at most {limit} characters long.")
+
+    return check
 
 
 class LoginForm(FlaskForm):
@@ -26,9 +44,15 @@ class PostForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired("A post needs a title."), Length(max=300)])
     slug = StringField("Slug", description="The last part of the address. Leave empty to make one from the title.", validators=[Optional(), Length(max=180)])
     body = TextAreaField("Body (Markdown)", validators=[Length(max=500_000)])
-    categories = StringField("Categories", description="Comma-separated, e.g. Client Care, Self Care / Therapists")
-    tags = StringField("Tags", description="Comma-separated")
-    status = RadioField("Status", choices=[("draft", "Draft"), ("published", "Published")], default="draft")
+    categories = StringField(
+        "Categories",
+        description="Comma-separated, e.g. Client Care, Self Care / Therapists",
+        validators=[_term_lengths(Category)],
+    )
+    tags = StringField("Tags", description="Comma-separated", validators=[_term_lengths(Tag)])
+    status = RadioField(
+        "Status", choices=[SelectChoice("draft", "Draft"), SelectChoice("published", "Published")], default="draft"
+    )
     published_at = DateTimeLocalField(
         "Publish date", format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"], validators=[Optional()],
         description="Leave empty to publish now. A future date schedules the post.",
@@ -36,13 +60,19 @@ class PostForm(FlaskForm):
     comments_open = BooleanField("Allow comments", default=True)
     pings_open = BooleanField("Allow pingbacks and trackbacks on this page", default=True)
 
+    def validate_published_at(self, field):
+        if field.data is not None and field.data.year not in YEARS:
+            raise ValidationError(f"Give a date between the years {YEARS.start} and {YEARS.stop - 1}.")
+
 
 class CommentEditForm(FlaskForm):
     author_name = StringField("Name", validators=[DataRequired(), Length(max=245)])
     author_email = EmailField("Email", validators=[Optional(), Email(check_deliverability=False), Length(max=254)])
     author_url = URLField("URL", validators=[Optional(), URL(), Length(max=2000)])
     content = TextAreaField("Comment", validators=[DataRequired(), Length(max=10000)])
-    status = SelectField("Status", choices=[("pending", "Pending"), ("approved", "Approved"), ("spam", "Spam"), ("trash", "Trash")])
+    status = SelectField(
+        "Status", choices=[SelectChoice(s, s.capitalize()) for s in ("pending", "approved", "spam", "trash")]
+    )
 
 
 class ReplyForm(FlaskForm):
@@ -53,7 +83,9 @@ class SettingsForm(FlaskForm):
     SITE_TITLE = StringField("Site title", validators=[DataRequired(), Length(max=200)])
     SITE_DESCRIPTION = StringField("Tagline", validators=[Length(max=300)])
     POSTS_PER_PAGE = IntegerField("Posts per page", validators=[NumberRange(1, 100)])
-    COMMENT_MODERATION = RadioField("New comments", choices=list(MODERATION_MODES.items()))
+    COMMENT_MODERATION = RadioField(
+        "New comments", choices=[SelectChoice(value, label) for value, label in MODERATION_MODES.items()]
+    )
     COMMENT_THREAD_DEPTH = IntegerField("Thread comments this many levels deep", validators=[NumberRange(1, 10)])
     CLOSE_COMMENTS_AFTER_DAYS = IntegerField(
         "Close comments and pings on posts older than this many days", description="0 = never", validators=[NumberRange(0, 100000)]

@@ -20,7 +20,7 @@ from ..models import (
     save_site_settings,
     utcnow,
 )
-from ..moderation import ACTIONS, apply_action
+from ..moderation import ACTIONS, apply_action, set_status
 from ..posts import PostError, save_post, split_terms
 from ..templating import local_time, site_zone
 from ..text import render_comment, render_post
@@ -33,6 +33,10 @@ login_manager.login_message_category = "info"
 
 COMMENT_TABS = ["pending", "approved", "spam", "trash"]
 COMMENTS_PER_PAGE = 50
+# The largest id an Integer column holds (PostgreSQL); bigger numbers make SQLite raise, not miss.
+MAX_ID = 2**31 - 1
+# Pages past this are empty anyway; the cap keeps LIMIT/OFFSET within what databases accept.
+MAX_PAGE = 1_000_000
 
 
 @login_manager.user_loader
@@ -60,9 +64,33 @@ def admin_counts():
     return {"status_counts": {tab: counts.get(tab, 0) for tab in COMMENT_TABS}, "action_form": ActionForm()}
 
 
+def _get_or_404(model, ident: int):
+    """``db.get_or_404``, with ids too big for the column treated as missing rather than as errors."""
+    if ident > MAX_ID:
+        abort(404)
+    return db.get_or_404(model, ident)
+
+
+def _page() -> int:
+    return min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
+
+
+def _selected_ids() -> list[int]:
+    """The ``ids`` ticked in a list form; anything that is not a plausible id is ignored."""
+    return [int(i) for i in request.form.getlist("ids") if i.isascii() and i.isdigit() and int(i) <= MAX_ID]
+
+
 def _safe_next(target: str | None) -> str:
     """Only same-site paths, so the login form cannot bounce people elsewhere."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    # Browsers read "\\" as "/" and drop tabs and newlines, so "/\\evil.example" would be "//evil.example".
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and target.isprintable()
+        and not urlsplit(target).netloc
+    ):
         return target
     return url_for("admin.dashboard")
 
@@ -91,7 +119,8 @@ def login():
 def login_rate_limited(error):
     if request.endpoint == "admin.login":
         form = LoginForm()
-        form.password.errors.append("Too many attempts. Please wait a minute and try again.")
+        # Not validated, so the field's errors are still an empty tuple: set them, don't append.
+        form.password.errors = ["Too many attempts. Please wait a minute and try again."]
         return render_template("admin/login.html", form=form), 429
     return render_template("error.html", code=429, title="Too many requests", message="Please wait a moment."), 429
 
@@ -130,7 +159,7 @@ POST_BULK_ACTIONS = {
 
 @bp.route("/posts")
 def posts():
-    page = request.args.get("page", 1, type=int)
+    page = _page()
     status = request.args.get("status", "")
     stmt = select(Post).options(joinedload(Post.author)).order_by(
         Post.published_at.desc().nulls_first(), Post.id.desc()
@@ -158,20 +187,22 @@ def posts_bulk():
     if not form.validate_on_submit():
         abort(400)
     action = request.form.get("action", "")
-    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    ids = _selected_ids()
     if not ids:
         flash("Select at least one post.", "warning")
     elif action == "delete":
-        for post in db.session.scalars(select(Post).where(Post.id.in_(ids))):
+        found = db.session.scalars(select(Post).where(Post.id.in_(ids))).all()
+        for post in found:
             db.session.delete(post)
         db.session.commit()
-        flash(f"{len(ids)} post(s) deleted.", "success")
+        flash(f"{len(found)} post(s) deleted.", "success")
     elif action in POST_BULK_ACTIONS:
         attr, value = POST_BULK_ACTIONS[action]
-        for post in db.session.scalars(select(Post).where(Post.id.in_(ids))):
+        found = db.session.scalars(select(Post).where(Post.id.in_(ids))).all()
+        for post in found:
             setattr(post, attr, value)
         db.session.commit()
-        flash(f"{len(ids)} post(s) updated.", "success")
+        flash(f"{len(found)} post(s) updated.", "success")
     else:
         flash("Choose a bulk action.", "warning")
     return redirect(_back("admin.posts"))
@@ -184,6 +215,12 @@ def _to_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=site_zone()).astimezone(UTC).replace(tzinfo=None)
 
 
+def _as_typed(value: datetime | None) -> datetime | None:
+    """A stored (naive UTC) time as the post form shows it: naive, in the site's zone, to the minute."""
+    local = local_time(value)
+    return local.replace(tzinfo=None, second=0, microsecond=0) if local else None
+
+
 def _post_form_response(form: PostForm, post: Post | None, status: int = 200):
     preview = render_post(form.body.data or "") if request.form.get("preview") else None
     return render_template("admin/post_edit.html", form=form, post=post, preview=preview), status
@@ -192,7 +229,7 @@ def _post_form_response(form: PostForm, post: Post | None, status: int = 200):
 @bp.route("/posts/new", methods=["GET", "POST"])
 @bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
 def edit_post(post_id: int | None = None):
-    post = db.get_or_404(Post, post_id) if post_id else None
+    post = _get_or_404(Post, post_id) if post_id else None
     form = PostForm(obj=None)
     if request.method == "GET" and post is not None:
         form.title.data = post.title
@@ -211,6 +248,10 @@ def edit_post(post_id: int | None = None):
         return _post_form_response(form, post, 400)
     if request.form.get("preview"):
         return _post_form_response(form, post)
+    published_at = _to_utc(form.published_at.data)
+    if post is not None and post.published_at is not None and form.published_at.data == _as_typed(post.published_at):
+        # The form shows minutes only: a date left as it was keeps its seconds, so the post keeps its place.
+        published_at = post.published_at
     try:
         saved = save_post(
             post,
@@ -220,7 +261,7 @@ def edit_post(post_id: int | None = None):
             categories=split_terms(form.categories.data),
             tags=split_terms(form.tags.data),
             publish=form.status.data == PostStatus.PUBLISHED,
-            published_at=_to_utc(form.published_at.data),
+            published_at=published_at,
             comments_open=form.comments_open.data,
             pings_open=form.pings_open.data,
             author=current_user._get_current_object(),
@@ -241,7 +282,7 @@ def edit_post(post_id: int | None = None):
 
 @bp.route("/posts/<int:post_id>/delete", methods=["POST"])
 def delete_post(post_id: int):
-    post = db.get_or_404(Post, post_id)
+    post = _get_or_404(Post, post_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     db.session.delete(post)
@@ -259,7 +300,7 @@ def comments():
     if status not in COMMENT_TABS:
         status = "pending"
     kind = request.args.get("kind", "")
-    page = request.args.get("page", 1, type=int)
+    page = _page()
     stmt = (
         select(Comment)
         .where(Comment.status == status)
@@ -282,7 +323,7 @@ def _back(default_endpoint: str) -> str:
 
 @bp.route("/comments/<int:comment_id>/<action>", methods=["POST"])
 def comment_action(comment_id: int, action: str):
-    comment = db.get_or_404(Comment, comment_id)
+    comment = _get_or_404(Comment, comment_id)
     if action not in {*ACTIONS, "restore", "delete"}:
         abort(404)
     if not ActionForm().validate_on_submit():
@@ -306,7 +347,7 @@ def comments_bulk():
     if not ActionForm().validate_on_submit():
         abort(400)
     action = request.form.get("action", "")
-    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    ids = _selected_ids()
     if action not in {*ACTIONS, "restore", "delete"}:
         flash("Choose a bulk action.", "warning")
     elif not ids:
@@ -320,10 +361,13 @@ def comments_bulk():
 
 @bp.route("/comments/<int:comment_id>/edit", methods=["GET", "POST"])
 def edit_comment(comment_id: int):
-    comment = db.get_or_404(Comment, comment_id)
+    comment = _get_or_404(Comment, comment_id)
     form = CommentEditForm(obj=comment)
     if form.validate_on_submit():
-        form.populate_obj(comment)
+        for name in ("author_name", "author_email", "author_url", "content"):
+            getattr(form, name).populate_obj(comment, name)
+        if form.status.data != comment.status:
+            set_status(comment, form.status.data)  # so "restore" knows where spam and trash came from
         if comment.kind == CommentKind.COMMENT:
             comment.content_html = render_comment(comment.content)
         db.session.commit()
@@ -334,7 +378,7 @@ def edit_comment(comment_id: int):
 
 @bp.route("/comments/<int:comment_id>/reply", methods=["GET", "POST"])
 def reply_comment(comment_id: int):
-    parent = db.get_or_404(Comment, comment_id)
+    parent = _get_or_404(Comment, comment_id)
     form = ReplyForm()
     if form.validate_on_submit():
         # Replying approves what one replies to, as in WordPress: a reply to a hidden comment makes no sense.
