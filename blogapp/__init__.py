@@ -68,11 +68,12 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     limiter.init_app(app)
     login_manager.init_app(app)
 
-    from . import admin, blog, cli, errors, templating
+    from . import admin, blog, cli, endpoints, errors, templating
 
     templating.init_app(app)
     errors.init_app(app)
     app.register_blueprint(blog.bp)
+    endpoints.init_app(app)
     app.register_blueprint(admin.bp, url_prefix="/admin")
     cli.init_app(app)
 

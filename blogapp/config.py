@@ -32,6 +32,28 @@ DEFAULTS: dict[str, object] = {
     "REDIS_URL": None,
     # Number of reverse proxies in front of us whose X-Forwarded-* headers we trust.
     "PROXY_COUNT": 0,
+    # Other base URLs that are this site (old domains, http/https mirrors), for linkback targets.
+    "SITE_ALIASES": [],
+    # Treat www.example.com and example.com as the same site when matching linkback targets.
+    "SITE_WWW_EQUIVALENT": False,
+    # Receiving pingbacks and trackbacks.
+    "LINKBACK_MODERATION": "hold-new-sources",  # approve | hold | hold-new-sources
+    "PINGBACK_MASK_FAULTS": False,  # answer every fault but 48 as a bare 0, as WordPress does
+    "TRACKBACK_VERIFY": True,  # fetch a trackback's url and require a link to the post
+    "LINKBACK_VERIFY_BUDGET": 2.0,  # seconds a sender waits for the exact answer
+    "LINKBACK_MAX_IN_FLIGHT": 8,  # simultaneous verifications (outgoing fetches) per process
+    "LINKBACK_BODY_LIMIT": 65536,  # bytes of a pingback or trackback request we read
+    "LINKBACK_RATE_LIMIT": "20 per minute;200 per hour",  # per client IP
+    "LINKBACK_SOURCE_RATE_LIMIT": "10 per minute;100 per hour",  # per source host
+    # The guarded fetcher.
+    "LINKBACK_FETCH_TIMEOUT": 10.0,  # total deadline of one fetch, redirects included
+    "LINKBACK_CONNECT_TIMEOUT": 3.0,
+    "LINKBACK_READ_TIMEOUT": 5.0,
+    "LINKBACK_FETCH_MAX_BYTES": 1_000_000,
+    "LINKBACK_FETCH_MAX_REDIRECTS": 5,
+    "LINKBACK_FETCH_PORTS": [80, 443, 8080],
+    # CIDRs the fetcher may reach although private or loopback (tests, intranets); any port there.
+    "LINKBACK_FETCH_ALLOWLIST": [],
 }
 
 SECRET_KEY_FILE = "secret_key"

@@ -46,6 +46,8 @@ class CommentStatus(enum.StrEnum):
     APPROVED = "approved"
     SPAM = "spam"
     TRASH = "trash"
+    # A linkback whose source is being fetched: it holds the (post, source) slot, shown to no one.
+    VERIFYING = "verifying"
 
 
 class PostStatus(enum.StrEnum):
@@ -213,6 +215,35 @@ class Comment(db.Model):
             "parent_id": self.parent_id,
             "created_at": self.created_at.replace(tzinfo=UTC).isoformat(),
         }
+
+
+class LinkbackLog(db.Model):
+    """What became of each linkback we fetched a source for: the admin's view of verification."""
+
+    __table_args__ = (Index("ix_linkback_log_created", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    protocol: Mapped[str] = mapped_column(String(16))
+    source_url: Mapped[str] = mapped_column(String(2000))
+    target_url: Mapped[str] = mapped_column(String(2000))
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("post.id", ondelete="SET NULL"))
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comment.id", ondelete="SET NULL"))
+    client_ip: Mapped[str] = mapped_column(String(64), default="")
+    outcome: Mapped[str] = mapped_column(String(16), default="verifying")  # verifying | accepted | refused
+    fault_code: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text, default="")
+
+    post: Mapped[Post | None] = relationship()
+
+
+class BlockedDomain(db.Model):
+    """A source domain (and its subdomains) whose linkbacks are refused with fault 49."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class SiteSetting(db.Model):

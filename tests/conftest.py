@@ -73,6 +73,7 @@ def app(tmp_path, pg_schema, config_overrides):
     with app.app_context():
         db.create_all()
     yield app
+    app.extensions["linkback_receiver"].shutdown()
     with app.app_context():
         db.session.remove()
         db.drop_all()
@@ -177,3 +178,21 @@ def live_server(app):
     """The app served over real HTTP on 127.0.0.1 at a free port."""
     with LiveServer(app) as server:
         yield server
+
+
+@pytest.fixture
+def source_site():
+    """A fake remote website on 127.0.0.1 (see tests/sites.py)."""
+    from sites import SourceSite
+    site = SourceSite()
+    yield site
+    site.close()
+
+
+@pytest.fixture
+def second_site():
+    """Another fake remote website, at another port."""
+    from sites import SourceSite
+    site = SourceSite()
+    yield site
+    site.close()

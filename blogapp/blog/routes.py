@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import and_, extract, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from ..extensions import csrf, db, limiter
 from ..models import Category, Comment, CommentKind, CommentStatus, Post, Tag, utcnow
 from ..moderation import initial_status
-from ..templating import post_path, site_settings, site_zone
+from ..templating import absolute_url, post_path, site_settings, site_zone
 from ..text import render_comment
 from ..threads import build_thread, count_label, public_count
 from . import bp
@@ -154,7 +154,7 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
     if reply_parent is None:
         form.parent_id.data = ""
     newer, older = _neighbours(post)
-    response = render_template(
+    html = render_template(
         "blog/post.html",
         post=post,
         thread=build_thread(comments, settings["COMMENT_THREAD_DEPTH"]),
@@ -167,7 +167,10 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
         newer=newer,
         older=older,
     )
-    return response, status
+    response = make_response(html, status)
+    # Pingback 1.0 discovery: an absolute X-Pingback header (WordPress looks for it with HEAD first).
+    response.headers["X-Pingback"] = absolute_url(url_for("linkback.xmlrpc_endpoint"))
+    return response
 
 
 def _neighbours(post: Post) -> tuple[Post | None, Post | None]:

@@ -1,0 +1,54 @@
+"""Thin Flask views over the linkback engine: XML-RPC pingbacks and trackbacks."""
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from ..linkback.fetch import FetchPolicy, GuardedFetcher
+from ..linkback.receive import Receiver
+from ..linkback.urls import SiteMatcher
+
+bp = Blueprint("linkback", __name__)
+
+
+def site_matcher(config) -> SiteMatcher:
+    return SiteMatcher([config["SITE_URL"], *config["SITE_ALIASES"]], www_equivalent=bool(config["SITE_WWW_EQUIVALENT"]))
+
+
+def user_agent(config) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("blogapp")
+    except PackageNotFoundError:
+        release = "dev"
+    return f"blogapp/{release} (+{config['SITE_URL']}/)"
+
+
+def init_app(app: Flask) -> None:
+    from .store import SqlLinkbackStore
+
+    config = app.config
+    policy = FetchPolicy.from_settings(
+        allowlist=config["LINKBACK_FETCH_ALLOWLIST"],
+        allowed_ports=config["LINKBACK_FETCH_PORTS"],
+        connect_timeout=float(config["LINKBACK_CONNECT_TIMEOUT"]),
+        read_timeout=float(config["LINKBACK_READ_TIMEOUT"]),
+        deadline=float(config["LINKBACK_FETCH_TIMEOUT"]),
+        max_bytes=int(config["LINKBACK_FETCH_MAX_BYTES"]),
+        max_redirects=int(config["LINKBACK_FETCH_MAX_REDIRECTS"]),
+        user_agent=user_agent(config),
+    )
+    receiver = Receiver(
+        SqlLinkbackStore(app),
+        GuardedFetcher(policy),
+        site_matcher(config),
+        budget=float(config["LINKBACK_VERIFY_BUDGET"]),
+        max_in_flight=int(config["LINKBACK_MAX_IN_FLIGHT"]),
+        verify_trackbacks=bool(config["TRACKBACK_VERIFY"]),
+        user_agent=user_agent(config),
+    )
+    app.extensions["linkback_receiver"] = receiver
+
+    from . import trackback, xmlrpc  # noqa: F401  (views register on bp)
+
+    app.register_blueprint(bp)

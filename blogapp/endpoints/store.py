@@ -1,0 +1,206 @@
+"""The linkback engine's store, on our database: targets, limits, claims and records."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Flask
+from limits import parse_many
+from sqlalchemy import delete, or_, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
+
+from ..extensions import db, limiter
+from ..linkback.errors import (
+    ACCESS_DENIED,
+    ALREADY_REGISTERED,
+    TARGET_INVALID,
+    TARGET_NOT_FOUND,
+    UPSTREAM_ERROR,
+    LinkbackError,
+)
+from ..linkback.receive import Claim, Mention, Target
+from ..models import BlockedDomain, Comment, CommentKind, CommentStatus, LinkbackLog, Post, load_site_settings, utcnow
+from ..templating import permalink, site_request_context
+
+log = logging.getLogger(__name__)
+LOG_ROWS_KEPT = 5000
+
+
+def domain_and_parents(host: str) -> list[str]:
+    """``a.b.example.com`` -> [a.b.example.com, b.example.com, example.com, com]."""
+    labels = host.lower().rstrip(".").split(".")
+    return [".".join(labels[i:]) for i in range(len(labels))]
+
+
+class SqlLinkbackStore:
+    def __init__(self, app: Flask):
+        self.app = app
+
+    # ------------------------------------------------------------ local checks
+
+    def resolve_target(self, url: str) -> Target:
+        from . import site_matcher
+
+        with self.app.app_context(), site_request_context(self.app):
+            return self._resolve(url, site_matcher(self.app.config), for_pings=True)
+
+    def _resolve(self, url: str, matcher, *, for_pings: bool) -> Target | Post:
+        path = matcher.local_path(url)
+        if path is None:
+            raise LinkbackError(TARGET_INVALID, "The target is not a page of this site.")
+        adapter = self.app.url_map.bind("localhost")
+        try:
+            try:
+                endpoint, args = adapter.match(path, method="GET")
+            except RequestRedirect as redirect:
+                endpoint, args = adapter.match(urlsplit(redirect.new_url).path, method="GET")
+        except HTTPException:
+            raise LinkbackError(TARGET_NOT_FOUND, "There is no page at the target URL.") from None
+        if endpoint != "blog.post":
+            raise LinkbackError(TARGET_INVALID, "The target is not a post; only posts take linkbacks.")
+        post = db.session.scalar(select(Post).where(Post.slug == args["slug"]))
+        if post is None:
+            raise LinkbackError(TARGET_NOT_FOUND, "The target post does not exist.")
+        if not post.is_published:
+            raise LinkbackError(TARGET_INVALID, "The target post is not published.")
+        if not for_pings:
+            return post
+        settings = load_site_settings(self.app.config)
+        if not post.accepts_pings(settings["CLOSE_COMMENTS_AFTER_DAYS"]):
+            raise LinkbackError(TARGET_INVALID, "Pingbacks and trackbacks are closed on this post.")
+        return Target(post_id=post.id, url=permalink(post))
+
+    def admit(self, mention: Mention, source_host: str) -> None:
+        with self.app.app_context():
+            blocked = db.session.scalar(
+                select(BlockedDomain.domain).where(BlockedDomain.domain.in_(domain_and_parents(source_host))).limit(1)
+            )
+        if blocked:
+            raise LinkbackError(ACCESS_DENIED, f"Linkbacks from {blocked} are not accepted here.")
+        if not self.app.config.get("RATELIMIT_ENABLED", True):
+            return
+        checks = [
+            ("LINKBACK_RATE_LIMIT", mention.client_ip, "Too many linkbacks from your address; try again later."),
+            ("LINKBACK_SOURCE_RATE_LIMIT", source_host, f"Too many linkbacks from {source_host}; try again later."),
+        ]
+        with self.app.app_context():
+            strategy = limiter.limiter
+            for setting, key, message in checks:
+                for item in parse_many(self.app.config[setting]):
+                    if not strategy.hit(item, "linkback", setting, key):
+                        raise LinkbackError(ACCESS_DENIED, message)
+
+    # ------------------------------------------------------------ claim and record
+
+    def claim(self, target: Target, mention: Mention, key: str) -> Claim:
+        with self.app.app_context():
+            comment = Comment(
+                post_id=target.post_id, kind=mention.protocol, status=CommentStatus.VERIFYING.value,
+                source_url=mention.source, source_key=key, author_url=mention.source,
+                author_name=urlsplit(mention.source).hostname or "", ip=mention.client_ip,
+                user_agent=mention.user_agent[:255], created_at=utcnow(),
+            )
+            db.session.add(comment)
+            try:
+                db.session.commit()
+            except IntegrityError:
+                db.session.rollback()
+                comment = self._take_over_stale(target.post_id, key)
+                if comment is None:
+                    raise LinkbackError(
+                        ALREADY_REGISTERED, "A linkback from this source to this post is already registered."
+                    ) from None
+            except SQLAlchemyError:
+                db.session.rollback()
+                log.exception("claiming a linkback failed")
+                raise LinkbackError(UPSTREAM_ERROR, "The linkback could not be stored.") from None
+            entry = LinkbackLog(protocol=mention.protocol, source_url=mention.source[:2000],
+                                target_url=mention.target[:2000], post_id=target.post_id,
+                                comment_id=comment.id, client_ip=mention.client_ip)
+            db.session.add(entry)
+            db.session.commit()
+            if entry.id % 100 == 0:
+                db.session.execute(delete(LinkbackLog).where(LinkbackLog.id <= entry.id - LOG_ROWS_KEPT))
+                db.session.commit()
+            return Claim(comment_id=comment.id, target=target, mention=mention, log_id=entry.id)
+
+    def _take_over_stale(self, post_id: int, key: str) -> Comment | None:
+        """A claim left by a process that died mid-verification is taken over, not honoured forever."""
+        stale_before = utcnow() - timedelta(seconds=float(self.app.config["LINKBACK_FETCH_TIMEOUT"]) * 3 + 60)
+        existing = db.session.scalar(select(Comment).where(Comment.post_id == post_id, Comment.source_key == key))
+        if existing is None or existing.status != CommentStatus.VERIFYING or existing.created_at > stale_before:
+            return None
+        existing.created_at = utcnow()
+        db.session.commit()
+        return existing
+
+    def complete(self, claim: Claim, author_name: str, content: str) -> str:
+        with self.app.app_context():
+            comment = db.session.get(Comment, claim.comment_id)
+            if comment is None:
+                raise LinkbackError(UPSTREAM_ERROR, "The linkback was removed while it was being verified.")
+            comment.status = self._initial_status(claim.mention).value
+            comment.author_name = author_name[:250]
+            comment.content = content
+            comment.created_at = utcnow()
+            self._log(claim, "accepted", None, f"stored as {comment.status}")
+            db.session.commit()
+            return comment.status
+
+    def release(self, claim: Claim, error: LinkbackError) -> None:
+        log.info("linkback %s -> %s refused: %s (%s)", claim.mention.source, claim.mention.target, error.message, error.code)
+        with self.app.app_context():
+            try:
+                db.session.execute(
+                    delete(Comment).where(Comment.id == claim.comment_id, Comment.status == CommentStatus.VERIFYING.value)
+                )
+                self._log(claim, "refused", error.code, error.message)
+                db.session.commit()
+            except SQLAlchemyError:
+                db.session.rollback()
+                log.exception("releasing a linkback claim failed")
+
+    def _log(self, claim: Claim, outcome: str, code: int | None, message: str) -> None:
+        entry = db.session.get(LinkbackLog, claim.log_id) if claim.log_id else None
+        if entry is not None:
+            entry.outcome, entry.fault_code, entry.message, entry.finished_at = outcome, code, message, utcnow()
+
+    def _initial_status(self, mention: Mention) -> CommentStatus:
+        from . import site_matcher
+
+        mode = self.app.config["LINKBACK_MODERATION"]
+        if mode == "approve":
+            return CommentStatus.APPROVED
+        if mode == "hold":
+            return CommentStatus.PENDING
+        # hold-new-sources: a domain we already approved a linkback from, or our own site, is trusted.
+        if site_matcher(self.app.config).is_ours(mention.source):
+            return CommentStatus.APPROVED
+        host = (urlsplit(mention.source).hostname or "").lower()
+        escaped = host.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        known = db.session.scalar(
+            select(Comment.id).where(
+                Comment.kind != CommentKind.COMMENT.value,
+                Comment.status == CommentStatus.APPROVED.value,
+                or_(Comment.source_key.like(escaped + "/%", escape="\\"), Comment.source_key.like(escaped + ":%", escape="\\")),
+            ).limit(1)
+        )
+        return CommentStatus.APPROVED if known else CommentStatus.PENDING
+
+    # ------------------------------------------------------------ reading
+
+    def pingbacks_of(self, url: str) -> list[str]:
+        """The sources of a post's approved pingbacks (for ``pingback.extensions.getPingbacks``)."""
+        from . import site_matcher
+
+        with self.app.app_context(), site_request_context(self.app):
+            post = self._resolve(url, site_matcher(self.app.config), for_pings=False)
+            return list(db.session.scalars(
+                select(Comment.source_url).where(
+                    Comment.post_id == post.id, Comment.kind == CommentKind.PINGBACK.value,
+                    Comment.status == CommentStatus.APPROVED.value,
+                ).order_by(Comment.created_at, Comment.id)
+            ))

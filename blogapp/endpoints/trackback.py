@@ -1,0 +1,105 @@
+"""``<permalink>trackback/``: Six Apart's TrackBack receiver."""
+from __future__ import annotations
+
+import codecs
+import html
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
+
+import nh3
+from charset_normalizer import from_bytes
+from flask import Response, current_app, redirect, request
+from sqlalchemy import select
+
+from ..extensions import csrf, db
+from ..linkback.errors import LinkbackError
+from ..linkback.receive import Mention
+from ..models import Post
+from ..templating import permalink, post_path
+from . import bp
+
+
+class TrackbackError(ValueError):
+    pass
+
+
+def trackback_response(error: str | None = None) -> Response:
+    if error is None:
+        body = '<?xml version="1.0" encoding="utf-8"?>\n<response>\n<error>0</error>\n</response>\n'
+    else:
+        body = (f'<?xml version="1.0" encoding="utf-8"?>\n<response>\n<error>1</error>\n'
+                f"<message>{escape(error)}</message>\n</response>\n")
+    return Response(body, content_type="text/xml; charset=utf-8")
+
+
+def _charset_of(raw_pairs: list[tuple[bytes, bytes]]) -> str:
+    """The Content-Type's charset, else WordPress's ``charset`` field, else detected."""
+    declared = request.mimetype_params.get("charset")
+    if not declared:
+        declared = next((v.decode("ascii", "replace") for k, v in raw_pairs if k == b"charset"), "")
+        # WordPress sends e.g. "UTF-8" or a list such as "UTF-8, ISO-8859-1": take the first.
+        declared = declared.split(",")[0].strip()
+    if declared:
+        try:
+            return codecs.lookup(declared).name
+        except LookupError:
+            raise TrackbackError(f"Unknown charset {declared!r}.") from None
+    values = b" ".join(v for _, v in raw_pairs)
+    try:
+        values.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        best = from_bytes(values).best()
+        return best.encoding if best else "windows-1252"
+
+
+def read_fields() -> dict[str, str]:
+    limit = int(current_app.config["LINKBACK_BODY_LIMIT"])
+    if (request.content_length or 0) > limit:
+        raise TrackbackError(f"The request is larger than {limit} bytes.")
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise TrackbackError(f"The request is larger than {limit} bytes.")
+    try:
+        pairs = parse_qsl(raw, keep_blank_values=True, max_num_fields=20)
+    except ValueError:
+        raise TrackbackError("The request has too many fields.") from None
+    charset = _charset_of(pairs)
+    fields: dict[str, str] = {}
+    for key, value in pairs:
+        try:
+            name, text = key.decode("ascii"), value.decode(charset)
+        except UnicodeDecodeError:
+            raise TrackbackError(f"The request is not valid {charset} text.") from None
+        if name in ("url", "title", "excerpt", "blog_name") and name not in fields:
+            # Senders put HTML and entities in these (WordPress: "&#8212;"): keep the text only.
+            fields[name] = " ".join(html.unescape(nh3.clean(text, tags=set())).split())
+    return fields
+
+
+@bp.route("/<int:year>/<int(fixed_digits=2):month>/<int(fixed_digits=2):day>/<slug>/trackback/", methods=["GET", "POST"])
+@csrf.exempt
+def trackback(year: int, month: int, day: int, slug: str):
+    post = db.session.scalar(select(Post).where(Post.slug == slug))
+    if request.method == "GET":
+        if post is None or not post.is_published:
+            return trackback_response("There is no post at this address.")
+        return redirect(post_path(post), 302)
+    try:
+        fields = read_fields()
+    except TrackbackError as exc:
+        return trackback_response(str(exc))
+    if post is None or not post.is_published:
+        return trackback_response("There is no post at this address.")
+    if not fields.get("url"):
+        return trackback_response("The url field is required.")
+    mention = Mention(
+        protocol="trackback", source=fields["url"], target=permalink(post),
+        client_ip=request.remote_addr or "", user_agent=request.user_agent.string or "",
+        title=fields.get("title", ""), excerpt=fields.get("excerpt", ""), blog_name=fields.get("blog_name", ""),
+    )
+    try:
+        current_app.extensions["linkback_receiver"].receive(mention)
+    except LinkbackError as error:
+        return trackback_response(error.message)
+    return trackback_response()

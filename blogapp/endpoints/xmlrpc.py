@@ -1,0 +1,134 @@
+"""``/xmlrpc``: the Pingback 1.0 server, dispatched by the standard library, parsed by defusedxml."""
+from __future__ import annotations
+
+import inspect
+import xmlrpc.client
+from xml.parsers.expat import ExpatError
+from xmlrpc.server import SimpleXMLRPCDispatcher
+
+import defusedxml.xmlrpc
+from defusedxml import DefusedXmlException
+from flask import Response, current_app, render_template, request
+
+from ..extensions import csrf
+from ..linkback.errors import ALREADY_REGISTERED, LinkbackError
+from ..linkback.receive import Mention
+from . import bp
+
+# xmlrpc.client.loads (used by the dispatcher) now refuses entity declarations and external
+# entities, and bounds gzip decoding: billion laughs and XXE end as parse errors.
+defusedxml.xmlrpc.monkey_patch()
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+
+
+def pingback_ping(sourceURI, targetURI):
+    """Tell this site that sourceURI links to targetURI, a post here. Returns a confirmation string."""
+    if not isinstance(sourceURI, str) or not isinstance(targetURI, str):
+        raise xmlrpc.client.Fault(INVALID_PARAMS, "pingback.ping takes two strings: sourceURI, targetURI")
+    receiver = current_app.extensions["linkback_receiver"]
+    mention = Mention(protocol="pingback", source=sourceURI.strip(), target=targetURI.strip(),
+                      client_ip=request.remote_addr or "", user_agent=request.user_agent.string or "")
+    try:
+        outcome = receiver.receive(mention)
+    except LinkbackError as error:
+        raise _fault(error) from None
+    if outcome.verified:
+        return f"Pingback from {mention.source} to {mention.target} registered."
+    return f"Pingback from {mention.source} to {mention.target} received; verification continues and it appears once verified."
+
+
+def pingback_get_pingbacks(url):
+    """The URLs of the pages that pinged the post at url (approved pingbacks)."""
+    if not isinstance(url, str):
+        raise xmlrpc.client.Fault(INVALID_PARAMS, "pingback.extensions.getPingbacks takes one string: url")
+    from .store import SqlLinkbackStore
+
+    try:
+        return SqlLinkbackStore(current_app._get_current_object()).pingbacks_of(url.strip())
+    except LinkbackError as error:
+        raise _fault(error) from None
+
+
+def _fault(error: LinkbackError) -> xmlrpc.client.Fault:
+    if current_app.config["PINGBACK_MASK_FAULTS"] and error.code != ALREADY_REGISTERED:
+        # WordPress since 3.5.1: nothing but 48 reaches the wire, so codes tell a prober nothing.
+        return xmlrpc.client.Fault(0, "")
+    return xmlrpc.client.Fault(error.code, error.message)
+
+
+class PingbackDispatcher(SimpleXMLRPCDispatcher):
+    """The stdlib dispatcher, with XML-RPC's own fault codes for malformed calls.
+
+    No ``system.multicall``: one request is one ping.
+    """
+
+    def __init__(self):
+        super().__init__(allow_none=False, encoding="utf-8", use_builtin_types=False)
+        self.register_function(pingback_ping, "pingback.ping")
+        self.register_function(pingback_get_pingbacks, "pingback.extensions.getPingbacks")
+        self.register_introspection_functions()
+
+    def system_methodSignature(self, method_name):
+        signatures = {
+            "pingback.ping": [["string", "string", "string"]],
+            "pingback.extensions.getPingbacks": [["array", "string"]],
+            "system.listMethods": [["array"]],
+            "system.methodHelp": [["string", "string"]],
+            "system.methodSignature": [["array", "string"]],
+        }
+        return signatures.get(method_name, "signatures not supported")
+
+    def answer(self, data: bytes) -> bytes:
+        try:
+            params, method = xmlrpc.client.loads(data, use_builtin_types=False)
+        except (ExpatError, DefusedXmlException, ValueError, TypeError, IndexError, xmlrpc.client.ResponseError) as exc:
+            return self._dump(xmlrpc.client.Fault(PARSE_ERROR, f"parse error: not a well-formed XML-RPC call ({type(exc).__name__})"))
+        if method is None:
+            return self._dump(xmlrpc.client.Fault(INVALID_REQUEST, "not an XML-RPC method call"))
+        func = self.funcs.get(method)
+        if func is None:
+            return self._dump(xmlrpc.client.Fault(METHOD_NOT_FOUND, f"method {method!r} is not supported"))
+        try:
+            inspect.signature(func).bind(*params)
+        except TypeError:
+            return self._dump(xmlrpc.client.Fault(INVALID_PARAMS, f"wrong number of parameters for {method}"))
+        try:
+            result = func(*params)
+        except xmlrpc.client.Fault as fault:
+            return self._dump(fault)
+        except Exception:
+            current_app.logger.exception("XML-RPC method %s failed", method)
+            return self._dump(xmlrpc.client.Fault(INTERNAL_ERROR, "internal error"))
+        return xmlrpc.client.dumps((result,), methodresponse=True, encoding="utf-8", allow_none=False).encode("utf-8")
+
+    @staticmethod
+    def _dump(fault: xmlrpc.client.Fault) -> bytes:
+        return xmlrpc.client.dumps(fault, methodresponse=True, encoding="utf-8").encode("utf-8")
+
+
+dispatcher = PingbackDispatcher()
+
+
+@bp.route("/xmlrpc", methods=["GET", "POST"])
+@bp.route("/xmlrpc.php", methods=["GET", "POST"])
+@csrf.exempt
+def xmlrpc_endpoint():
+    if request.method == "GET":
+        return render_template("xmlrpc.html"), 200
+    limit = int(current_app.config["LINKBACK_BODY_LIMIT"])
+    if (request.content_length or 0) > limit:
+        body = dispatcher._dump(xmlrpc.client.Fault(INVALID_REQUEST, f"request larger than {limit} bytes"))
+    elif request.headers.get("Content-Encoding", "identity").lower() not in ("identity", ""):
+        body = dispatcher._dump(xmlrpc.client.Fault(INVALID_REQUEST, "compressed requests are not accepted"))
+    else:
+        data = request.stream.read(limit + 1)
+        if len(data) > limit:
+            body = dispatcher._dump(xmlrpc.client.Fault(INVALID_REQUEST, f"request larger than {limit} bytes"))
+        else:
+            body = dispatcher.answer(data)
+    return Response(body, content_type="text/xml; charset=utf-8")

@@ -1,0 +1,87 @@
+"""URL normalisation: one key per page for duplicates, and our own URLs recognised as senders write them."""
+from __future__ import annotations
+
+import re
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def is_http_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in _DEFAULT_PORTS and bool(parts.hostname)
+
+
+def _normal_path(path: str) -> str:
+    # Decode then re-encode, so "%7E", "~" and "%7e" compare equal; keep "/" structure.
+    path = quote(unquote(path), safe="/:@!$&'()*+,;=-._~")
+    return path or "/"
+
+
+def source_key(url: str) -> str:
+    """The key under which a linking page is stored once per post.
+
+    http and https, letter case of the host, a default port, a trailing slash and a
+    fragment do not make another page; the query does.
+    """
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower().rstrip(".")
+    port = parts.port
+    netloc = host if port in (None, _DEFAULT_PORTS.get(parts.scheme.lower())) else f"{host}:{port}"
+    path = _normal_path(parts.path)
+    if len(path) > 1:
+        path = path.rstrip("/")
+    query = "&".join(sorted(parts.query.split("&"))) if parts.query else ""
+    return urlunsplit(("", netloc, path, query, "")).lstrip("/")
+
+
+class SiteMatcher:
+    """Recognises URLs of this site and gives their local path.
+
+    ``base_urls`` are the site's public URL and its aliases. http and https are always
+    the same site; ``www.example.com`` and ``example.com`` only when ``www_equivalent``.
+    """
+
+    def __init__(self, base_urls: list[str], *, www_equivalent: bool = False):
+        self.www_equivalent = www_equivalent
+        self._bases: list[tuple[str, int | None, str]] = []
+        for base in base_urls:
+            parts = urlsplit(base)
+            self._bases.append((self._host(parts.hostname or ""), self._port(parts), parts.path.rstrip("/")))
+
+    def _host(self, host: str) -> str:
+        host = host.lower().rstrip(".")
+        if self.www_equivalent and host.startswith("www."):
+            host = host[4:]
+        return host
+
+    @staticmethod
+    def _port(parts) -> int | None:
+        try:
+            port = parts.port
+        except ValueError:
+            return -1
+        return None if port in (None, _DEFAULT_PORTS.get(parts.scheme.lower())) else port
+
+    def local_path(self, url: str) -> str | None:
+        """The decoded path of ``url`` below our base, or None if ``url`` is not ours.
+
+        Query and fragment are ignored, as WordPress's ``url_to_postid`` does.
+        """
+        if not is_http_url(url):
+            return None
+        parts = urlsplit(url.strip())
+        host, port = self._host(parts.hostname or ""), self._port(parts)
+        path = unquote(parts.path) or "/"
+        path = re.sub(r"/{2,}", "/", path)
+        for base_host, base_port, prefix in self._bases:
+            if host == base_host and port == base_port and (path == prefix or path.startswith(prefix + "/")):
+                local = path[len(prefix):] or "/"
+                return local if local.endswith("/") else local + "/"
+        return None
+
+    def is_ours(self, url: str) -> bool:
+        return self.local_path(url) is not None
