@@ -94,3 +94,18 @@ class SettingsForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """An empty form: only its CSRF token, for buttons that change things."""
+
+
+class BlockDomainForm(FlaskForm):
+    domain = StringField("Domain", description="e.g. spam.example — its subdomains are blocked too.",
+                         validators=[DataRequired("Give a domain to block."), Length(max=253)])
+
+    def validate_domain(self, field):
+        value = field.data.strip().lower().rstrip(".")
+        if "://" in value:  # a pasted URL: keep its host
+            from urllib.parse import urlsplit
+
+            value = (urlsplit(value).hostname or "").rstrip(".")
+        if not value or not all(label and len(label) <= 63 and label.replace("-", "").isalnum() for label in value.split(".")):
+            raise ValidationError("That does not look like a domain name.")
+        field.data = value

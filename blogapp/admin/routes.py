@@ -10,6 +10,8 @@ from sqlalchemy.orm import joinedload
 
 from ..extensions import db, limiter, login_manager
 from ..models import (
+    BlockedDomain,
+    LinkbackLog,
     Comment,
     CommentKind,
     CommentStatus,
@@ -25,7 +27,7 @@ from ..posts import PostError, save_post, split_terms
 from ..templating import local_time, site_zone
 from ..text import render_comment, render_post
 from . import bp
-from .forms import ActionForm, CommentEditForm, LoginForm, PostForm, ReplyForm, SettingsForm
+from .forms import ActionForm, BlockDomainForm, CommentEditForm, LoginForm, PostForm, ReplyForm, SettingsForm
 
 login_manager.login_view = "admin.login"
 login_manager.login_message = "Please log in to continue."
@@ -419,3 +421,48 @@ def settings():
         flash("Settings saved.", "success")
         return redirect(url_for("admin.settings"))
     return render_template("admin/settings.html", form=form), 400 if form.errors else 200
+
+
+# ---------------------------------------------------------------- linkbacks
+
+LINKBACK_OUTCOMES = ["refused", "accepted", "verifying"]
+
+
+@bp.route("/linkbacks")
+def linkbacks():
+    """Every verification we ran for a pingback or trackback, newest first, and the blocked domains."""
+    outcome = request.args.get("outcome", "")
+    stmt = select(LinkbackLog).options(joinedload(LinkbackLog.post)).order_by(LinkbackLog.id.desc())
+    if outcome in LINKBACK_OUTCOMES:
+        stmt = stmt.where(LinkbackLog.outcome == outcome)
+    pagination = db.paginate(stmt, page=_page(), per_page=50, error_out=False)
+    blocked = db.session.scalars(select(BlockedDomain).order_by(BlockedDomain.domain)).all()
+    return render_template("admin/linkbacks.html", pagination=pagination, outcome=outcome, blocked=blocked,
+                           block_form=BlockDomainForm())
+
+
+@bp.route("/linkbacks/block", methods=["POST"])
+def block_domain():
+    form = BlockDomainForm()
+    if not form.validate_on_submit():
+        for error in form.domain.errors:
+            flash(error, "warning")
+        if form.csrf_token.errors:
+            abort(400)
+        return redirect(_back("admin.linkbacks"))
+    if db.session.scalar(select(BlockedDomain).where(BlockedDomain.domain == form.domain.data)) is None:
+        db.session.add(BlockedDomain(domain=form.domain.data))
+        db.session.commit()
+    flash(f"Linkbacks from {form.domain.data} and its subdomains are now refused.", "success")
+    return redirect(_back("admin.linkbacks"))
+
+
+@bp.route("/linkbacks/unblock/<int:blocked_id>", methods=["POST"])
+def unblock_domain(blocked_id: int):
+    blocked = _get_or_404(BlockedDomain, blocked_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    db.session.delete(blocked)
+    db.session.commit()
+    flash(f"{blocked.domain} is no longer blocked.", "success")
+    return redirect(url_for("admin.linkbacks"))
