@@ -14,9 +14,16 @@ from sqlalchemy import select
 from ..extensions import csrf, db
 from ..linkback.errors import LinkbackError
 from ..linkback.receive import Mention
+from ..linkback.verify import NOT_XML
 from ..models import Post
 from ..templating import permalink, post_path
 from . import bp
+
+
+# Guessed when a sender declares no charset and the bytes are not UTF-8: WordPress's own list
+# (ISO-8859-1 read as its superset windows-1252, JIS, EUC-JP, SJIS) and a few other common ones.
+# Unrestricted detection reads short Western text as cp1250 ("crème" -> "crčme").
+LEGACY_CHARSETS = ["cp1252", "cp1251", "shift_jis", "euc_jp", "iso2022_jp", "gb18030", "big5", "euc_kr"]
 
 
 class TrackbackError(ValueError):
@@ -41,15 +48,18 @@ def _charset_of(raw_pairs: list[tuple[bytes, bytes]]) -> str:
         declared = declared.split(",")[0].strip()
     if declared:
         try:
-            return codecs.lookup(declared).name
-        except LookupError:
+            info = codecs.lookup(declared)
+        except (LookupError, ValueError):  # ValueError: a NUL in the name
             raise TrackbackError(f"Unknown charset {declared!r}.") from None
+        if not getattr(info, "_is_text_encoding", True):  # base64, rot13, zlib: bytes.decode refuses them
+            raise TrackbackError(f"Unknown charset {declared!r}.")
+        return info.name
     values = b" ".join(v for _, v in raw_pairs)
     try:
         values.decode("utf-8")
         return "utf-8"
     except UnicodeDecodeError:
-        best = from_bytes(values).best()
+        best = from_bytes(values, cp_isolation=LEGACY_CHARSETS).best()
         return best.encoding if best else "windows-1252"
 
 
@@ -61,19 +71,23 @@ def read_fields() -> dict[str, str]:
     if len(raw) > limit:
         raise TrackbackError(f"The request is larger than {limit} bytes.")
     try:
-        pairs = parse_qsl(raw, keep_blank_values=True, max_num_fields=20)
+        # Through latin-1, which maps bytes one to one: parse_qsl on bytes fails on any byte
+        # over 0x7F before Python 3.12, and the values must stay bytes until the charset is known.
+        text_pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True, max_num_fields=20,
+                               encoding="latin-1", errors="strict")
     except ValueError:
         raise TrackbackError("The request has too many fields.") from None
+    pairs = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in text_pairs]
     charset = _charset_of(pairs)
     fields: dict[str, str] = {}
     for key, value in pairs:
         try:
             name, text = key.decode("ascii"), value.decode(charset)
-        except UnicodeDecodeError:
+        except UnicodeError:  # idna and punycode raise UnicodeError itself
             raise TrackbackError(f"The request is not valid {charset} text.") from None
         if name in ("url", "title", "excerpt", "blog_name") and name not in fields:
             # Senders put HTML and entities in these (WordPress: "&#8212;"): keep the text only.
-            fields[name] = " ".join(html.unescape(nh3.clean(text, tags=set())).split())
+            fields[name] = " ".join(NOT_XML.sub("", html.unescape(nh3.clean(text, tags=set()))).split())
     return fields
 
 

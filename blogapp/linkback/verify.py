@@ -1,6 +1,7 @@
 """Reading a fetched page: does it link to us, what is it called, what does it say around the link."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -18,6 +19,8 @@ ELLIPSIS = "[…]"
 BLOCKS = ("p", "li", "dd", "dt", "td", "th", "blockquote", "pre", "figcaption", "caption",
           "h1", "h2", "h3", "h4", "h5", "h6", "article", "section", "main", "div", "body")
 _INVISIBLE = (Comment, Doctype)
+# Characters XML 1.0 cannot carry (a page can still hold "&#1;"): stored, they break the Atom feeds.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _SKIP_PARENTS = {"script", "style", "template", "noscript", "head", "title"}
 
 
@@ -40,7 +43,7 @@ def decode_html(body: bytes, http_charset: str | None) -> str:
 
 
 def squash(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(NOT_XML.sub("", text).split())
 
 
 def cap(text: str, limit: int) -> str:
