@@ -26,7 +26,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError as Urllib3Error, NewConnectionError
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -284,7 +284,7 @@ class GuardedFetcher:
             return self._fetch(url, headers or {}, deadline)
         except FetchError:
             raise
-        except requests.RequestException as exc:
+        except (requests.RequestException, Urllib3Error) as exc:  # the body is read from urllib3 directly
             if deadline.expired:
                 raise FetchError(f"the page took longer than {self.policy.deadline:g} s") from None
             raise FetchError(f"the page could not be fetched: {_short(exc)}") from None
@@ -355,10 +355,15 @@ class GuardedFetcher:
                 raise FetchError(f"the page took longer than {self.policy.deadline:g} s")
             if inflater is not None:
                 # max_length bounds what one compressed chunk may expand to: no decompression bombs.
-                chunk = inflater.decompress(chunk, limit - len(body) + 1)
+                try:
+                    chunk = inflater.decompress(chunk, limit - len(body) + 1)
+                except zlib.error:
+                    raise FetchError(f"the page's {encoding} body is corrupt") from None
             body += chunk
             if len(body) > limit:
                 return bytes(body[:limit]), True
+        if deadline.expired:  # the deadline shut the socket: that reads as the end of the body
+            raise FetchError(f"the page took longer than {self.policy.deadline:g} s")
         return bytes(body), False
 
 
