@@ -114,8 +114,10 @@ class PingbackDispatcher(SimpleXMLRPCDispatcher):
 dispatcher = PingbackDispatcher()
 
 
-@bp.route("/xmlrpc", methods=["GET", "POST"])
+# Decorators apply bottom-up: "/xmlrpc" is registered first, so url_for (the X-Pingback header,
+# <link rel="pingback">) builds it; "/xmlrpc.php" stays for senders that assume WordPress.
 @bp.route("/xmlrpc.php", methods=["GET", "POST"])
+@bp.route("/xmlrpc", methods=["GET", "POST"])
 @csrf.exempt
 def xmlrpc_endpoint():
     if request.method == "GET":

@@ -148,9 +148,10 @@ class Receiver:
             page = self.fetcher.fetch(mention.source, headers=headers)
         except FetchError as exc:
             raise LinkbackError(SOURCE_NOT_FOUND, f"The source page could not be fetched: {exc.message}") from None
-        # A link counts if it leads to the target's path on any of our addresses, query and fragment aside.
-        target_path = self.site.local_path(claim.target.url)
-        reading = read_page(page.body, page.charset, page.url, lambda url: self.site.local_path(url) == target_path)
+        # A link counts if it leads to the target's path on any of our addresses, query and fragment aside:
+        # the path of the permalink, or of the target URI as pinged (an old date that redirects to the post).
+        target_paths = {self.site.local_path(claim.target.url), self.site.local_path(mention.target)} - {None}
+        reading = read_page(page.body, page.charset, page.url, lambda url: self.site.local_path(url) in target_paths)
         if mention.protocol == "trackback":
             return self._trackback_record(mention, page_title=reading.title)
         return reading.title, reading.excerpt
