@@ -74,6 +74,7 @@ def app(tmp_path, pg_schema, config_overrides):
         db.create_all()
     yield app
     app.extensions["linkback_receiver"].shutdown()
+    app.extensions["jobs"].shutdown()
     with app.app_context():
         db.session.remove()
         db.drop_all()
@@ -162,7 +163,8 @@ class LiveServer:
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.port = self.server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval makes shutdown, at every test's end, quick.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def __enter__(self):
         self.thread.start()

@@ -86,11 +86,12 @@ class SqlLinkbackStore:
             ("LINKBACK_RATE_LIMIT", mention.client_ip, "Too many linkbacks from your address; try again later."),
             ("LINKBACK_SOURCE_RATE_LIMIT", source_host, f"Too many linkbacks from {source_host}; try again later."),
         ]
+        prefix = self.app.config.get("RATELIMIT_KEY_PREFIX", "")  # apps sharing a Redis keep their own counters
         with self.app.app_context():
             strategy = limiter.limiter
             for setting, key, message in checks:
                 for item in parse_many(self.app.config[setting]):
-                    if not strategy.hit(item, "linkback", setting, key):
+                    if not strategy.hit(item, prefix, "linkback", setting, key):
                         raise LinkbackError(ACCESS_DENIED, message)
 
     # ------------------------------------------------------------ claim and record

@@ -94,12 +94,15 @@ class Receiver:
         if source_key(mention.source) in (source_key(mention.target), source_key(target.url)):
             raise LinkbackError(GENERIC, "The source and the target are the same page.")
         self.store.admit(mention, (urlsplit(mention.source).hostname or "").lower())
-        claim = self.store.claim(target, mention, source_key(mention.source))
-        # 2. A slot for the one outgoing fetch; past the cap we say no at once rather than queue.
+        # 2. A slot for the one outgoing fetch; past the cap we say no at once rather than queue,
+        # and before the claim, so a flood past the cap writes nothing.
         if not self._slots.acquire(blocking=False):
-            error = LinkbackError(ACCESS_DENIED, "Too many linkbacks are being verified right now; try again later.")
-            self.store.release(claim, error)
-            raise error
+            raise LinkbackError(ACCESS_DENIED, "Too many linkbacks are being verified right now; try again later.")
+        try:
+            claim = self.store.claim(target, mention, source_key(mention.source))
+        except BaseException:
+            self._slots.release()
+            raise
         try:
             future = self._pool.submit(self._verify_and_record, claim)
         except RuntimeError:  # the pool is shutting down
