@@ -56,3 +56,16 @@ def test_block_domain_from_the_moderation_queue(app, admin_client, ctx):
 def test_block_requires_csrf(app, admin_client, ctx):
     assert admin_client.post("/admin/linkbacks/block", data={"domain": "x.example"}).status_code == 400
     assert db.session.query(BlockedDomain).count() == 0
+
+
+def test_admin_lists_paginate_keeping_their_filters(app, admin_client, ctx):
+    post_id, _ = make_post()
+    for i in range(55):
+        add_comment(post_id, f"pending {i}", status=CommentStatus.PENDING, minutes=i)
+    first = BeautifulSoup(admin_client.get("/admin/comments?status=pending&kind=comments").get_data(as_text=True), "lxml")
+    older = first.select_one("nav.pagination a")
+    assert older.get_text().startswith("Older")
+    assert "status=pending" in older["href"] and "kind=comments" in older["href"] and "page=2" in older["href"]
+    second = BeautifulSoup(admin_client.get(older["href"]).get_data(as_text=True), "lxml")
+    assert len(second.select("table.comments-table tbody tr")) == 5
+    assert second.select_one("nav.pagination a").get_text().startswith("←") or "Newer" in second.select_one("nav.pagination a").get_text()
