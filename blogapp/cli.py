@@ -144,6 +144,20 @@ def init_app(app: Flask) -> None:
             f"{post.slug}: comments {'open' if post.comments_open else 'closed'}, pings {'open' if post.pings_open else 'closed'}"
         )
 
+    @command("worker")
+    @click.option("--burst", is_flag=True, help="Run the jobs that are due now, then exit.")
+    @click.option("--name", default=None, help="The worker's name in Redis (default: a random one).")
+    def worker(burst: bool, name: str | None):
+        """Run background jobs from Redis (RQ, with its scheduler for retries)."""
+        from . import jobs
+
+        runner = jobs.backend()
+        if not isinstance(runner, jobs.RQBackend):
+            click.echo("Jobs run inside the web process (JOBS_BACKEND is thread): there is nothing to run here.")
+            return
+        click.echo(f"Working on RQ queue {runner.queue.name!r}" + (" until it is empty." if burst else "; Ctrl+C stops."))
+        runner.worker(name=name).work(burst=burst, with_scheduler=True, logging_level="INFO")
+
     @command("list-comments")
     @click.argument("slug")
     @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")

@@ -54,6 +54,12 @@ DEFAULTS: dict[str, object] = {
     "LINKBACK_FETCH_PORTS": [80, 443, 8080],
     # CIDRs the fetcher may reach although private or loopback (tests, intranets); any port there.
     "LINKBACK_FETCH_ALLOWLIST": [],
+    # Background jobs (blogapp/jobs.py): "auto" is "rq" when REDIS_URL is set, else "thread".
+    "JOBS_BACKEND": "auto",  # auto | thread | rq
+    "JOBS_QUEUE": "blogapp",  # the RQ queue; `flask --app blogapp worker` serves it
+    "JOBS_MAX_ATTEMPTS": 5,  # runs of a job, the first included, before a transient failure is final
+    "JOBS_BACKOFF_BASE": 2.0,  # seconds before the first retry; doubled for each later one
+    "JOBS_BACKOFF_MAX": 300.0,  # the longest wait between two attempts
 }
 
 SECRET_KEY_FILE = "secret_key"

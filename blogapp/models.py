@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     select,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -48,6 +49,18 @@ class CommentStatus(enum.StrEnum):
     TRASH = "trash"
     # A linkback whose source is being fetched: it holds the (post, source) slot, shown to no one.
     VERIFYING = "verifying"
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    RETRYING = "retrying"
+
+
+# A job in one of these states is not over: its key (if any) stays taken.
+ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING)
 
 
 class PostStatus(enum.StrEnum):
@@ -244,6 +257,46 @@ class BlockedDomain(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     domain: Mapped[str] = mapped_column(String(253), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+_ACTIVE_JOB = f"status IN ({', '.join(repr(s.value) for s in ACTIVE_JOB_STATUSES)})"
+
+
+class JobRecord(db.Model):
+    """One background job (``blogapp.jobs``) and what became of it, whatever the back end."""
+
+    __table_args__ = (
+        CheckConstraint(_in("status", JobStatus), name="status"),
+        # At most one unfinished job per key, even when two processes enqueue it at once.
+        Index(
+            "ix_job_record_active_key",
+            "key",
+            unique=True,
+            sqlite_where=text(_ACTIVE_JOB),
+            postgresql_where=text(_ACTIVE_JOB),
+        ),
+        Index("ix_job_record_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    key: Mapped[str | None] = mapped_column(String(255), index=True)
+    # JSON: {"args": [...], "kwargs": {...}}
+    args: Mapped[str] = mapped_column(Text, default="{}")
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # JSON of what the task returned.
+    result: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # When the job is due (queued) or its next attempt is (retrying); empty once it runs or ends.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_JOB_STATUSES
 
 
 class SiteSetting(db.Model):

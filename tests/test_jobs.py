@@ -1,0 +1,505 @@
+"""Background jobs (blogapp/jobs.py) on both back ends: the in-process thread, and RQ on Redis.
+
+Tests marked with ``both`` run on each back end; the RQ ones are skipped unless TEST_REDIS_URL
+is set. On RQ a real worker (RQ's SimpleWorker with its scheduler, through ``jobs``' own worker
+class) runs in this process in burst mode, on a queue of its own, and the test's Redis keys are
+deleted afterwards.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+from flask import url_for
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from blogapp import create_app, jobs
+from blogapp.extensions import db
+from blogapp.models import JobRecord, SiteSetting, utcnow
+from conftest import SITE_URL, TEST_REDIS_URL, database_config
+
+BASE = 0.1  # JOBS_BACKOFF_BASE in these tests: retries wait 0.1 s, then 0.2 s, ...
+NEEDS_REDIS = pytest.mark.skipif(not TEST_REDIS_URL, reason="the RQ back end needs Redis: set TEST_REDIS_URL")
+both = pytest.mark.parametrize("backend_name", ["thread", pytest.param("rq", marks=NEEDS_REDIS)], indirect=True)
+rq_only = pytest.mark.parametrize("backend_name", [pytest.param("rq", marks=NEEDS_REDIS)], indirect=True)
+
+# ------------------------------------------------------------------ the tasks these tests run
+
+CALLS: dict[str, list[float]] = {}  # token -> time.monotonic() of each call
+GATES: dict[str, threading.Event] = {}
+
+
+def _called(token: str) -> int:
+    CALLS.setdefault(token, []).append(time.monotonic())
+    return len(CALLS[token])
+
+
+@jobs.task("test.add")
+def add(a, b, *, scale=1):
+    db.session.add(SiteSetting(key=f"job-sum-{a}-{b}", value=json.dumps((a + b) * scale)))
+    return {"sum": (a + b) * scale}
+
+
+@jobs.task("test.link")
+def link():
+    return url_for("blog.index", _external=True)
+
+
+@jobs.task("test.flaky")
+def flaky(token, failures):
+    """Fails ``failures`` times, in the ways a network call fails, then succeeds."""
+    errors = [jobs.TransientJobError("upstream said 503", status=503), requests.Timeout("read timed out"),
+              requests.ConnectionError("connection refused"), jobs.TransientJobError("rate limited", status=429)]
+    n = _called(token)
+    if n <= failures:
+        raise errors[(n - 1) % len(errors)]
+    return n
+
+
+@jobs.task("test.always-transient")
+def always_transient(token):
+    _called(token)
+    raise jobs.TransientJobError(f"still down ({len(CALLS[token])})")
+
+
+@jobs.task("test.permanent")
+def permanent(token, exc="value"):
+    _called(token)
+    if exc == "404":
+        raise jobs.TransientJobError("not found", status=404)
+    if exc == "exit":
+        raise SystemExit("task called exit")
+    raise ValueError(f"bad input for {token}")
+
+
+@jobs.task("test.gated")
+def gated(token):
+    """Runs until the test opens its gate (thread back end only)."""
+    _called(token)
+    assert GATES[token].wait(10), "the gate was never opened"
+    return "through"
+
+
+@jobs.task("test.noop")
+def noop(token):
+    return _called(token)
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture
+def backend_name(request):
+    return getattr(request, "param", "thread")
+
+
+@pytest.fixture
+def queue_name():
+    return f"blogapp-test-{secrets.token_hex(6)}"
+
+
+@pytest.fixture
+def config_overrides(backend_name, queue_name):
+    config = {"JOBS_BACKEND": backend_name, "JOBS_BACKOFF_BASE": BASE, "JOBS_BACKOFF_MAX": 300, "JOBS_MAX_ATTEMPTS": 3}
+    if backend_name == "rq":
+        config |= {"REDIS_URL": TEST_REDIS_URL, "JOBS_QUEUE": queue_name}
+    return config
+
+
+@pytest.fixture
+def token():
+    token = secrets.token_hex(6)
+    GATES[token] = threading.Event()
+    yield token
+    GATES.pop(token).set()
+    CALLS.pop(token, None)
+
+
+@pytest.fixture
+def redis_cleanup(backend_name, queue_name):
+    """Deletes every key this test's queue and worker made, and checks that none is left."""
+    if backend_name != "rq":
+        yield
+        return
+    import redis
+
+    conn = redis.Redis.from_url(TEST_REDIS_URL)
+    clean_groups_existed = conn.exists("rq:clean_groups")
+    try:
+        yield
+    finally:
+        for key in conn.scan_iter(match=f"*{queue_name}*", count=1000):
+            conn.delete(key)
+        for members_of in ("rq:queues", "rq:workers"):
+            for member in conn.smembers(members_of):
+                if queue_name.encode() in member:
+                    conn.srem(members_of, member)
+        if not clean_groups_existed:  # set by the worker's maintenance run
+            conn.delete("rq:clean_groups")
+        left = list(conn.scan_iter(match=f"*{queue_name}*"))
+        conn.close()
+        assert not left, f"Redis keys left behind: {left}"
+
+
+@contextmanager
+def signals_kept():
+    """RQ's worker installs SIGINT/SIGTERM handlers; pytest keeps its own."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+class Jobs:
+    """Drive whichever back end the app has: run what is due, and read records fresh."""
+
+    def __init__(self, app, backend_name, queue_name):
+        self.app, self.backend_name, self.worker_name = app, backend_name, f"{queue_name}-worker"
+
+    def step(self) -> None:
+        """RQ: one burst of a real worker (its scheduler first moves due retries onto the queue)."""
+        with signals_kept():
+            jobs.backend(self.app).worker(name=self.worker_name).work(
+                burst=True, with_scheduler=True, logging_level="WARNING")
+
+    def drain(self, timeout: float = 15.0) -> None:
+        """Until nothing is queued, retrying or running."""
+        if self.backend_name == "thread":
+            assert jobs.wait_idle(timeout, self.app), "jobs still waiting after the timeout"
+            return
+        deadline = time.monotonic() + timeout
+        while not jobs.wait_idle(0, self.app):
+            assert time.monotonic() < deadline, "jobs still waiting after the timeout"
+            self.step()
+            time.sleep(0.02)
+
+    def record(self, record_id: int) -> JobRecord:
+        with self.app.app_context():
+            record = db.session.get(JobRecord, record_id)
+            db.session.expunge(record)
+            return record
+
+
+@pytest.fixture
+def run(app, backend_name, queue_name, redis_cleanup):
+    return Jobs(app, backend_name, queue_name)
+
+
+def enqueue(app, name, *args, **kwargs) -> int:
+    with app.app_context():
+        return jobs.enqueue(name, *args, **kwargs).id
+
+
+# ------------------------------------------------------------------ pure parts
+
+
+def test_backoff_doubles_from_the_base_up_to_the_cap():
+    assert [jobs.backoff_delay(n, 2.0, 300) for n in range(1, 10)] == [2, 4, 8, 16, 32, 64, 128, 256, 300]
+    assert jobs.backoff_delay(5000, 2.0, 300) == 300  # no overflow on absurd counts
+
+
+@pytest.mark.parametrize(("exc", "transient"), [
+    (jobs.TransientJobError("later"), True),
+    (jobs.TransientJobError(status=503), True),
+    (jobs.TransientJobError(status=500), True),
+    (jobs.TransientJobError(status=429), True),
+    (jobs.TransientJobError(status=404), False),
+    (jobs.TransientJobError(status=400), False),
+    (requests.Timeout(), True),
+    (requests.ConnectTimeout(), True),
+    (requests.ConnectionError(), True),
+    (ValueError("bad"), False),
+    (KeyError("x"), False),
+])
+def test_which_failures_are_transient(exc, transient):
+    assert jobs.is_transient(exc) is transient
+
+
+def test_http_errors_from_raise_for_status_are_transient_only_for_5xx_and_429():
+    def http_error(status):
+        response = requests.Response()
+        response.status_code = status
+        return requests.HTTPError(response=response)
+
+    assert [jobs.is_transient(http_error(s)) for s in (502, 429, 404, 410)] == [True, True, False, False]
+
+
+def test_backend_choice(tmp_path):
+    def backend_of(**config):
+        app = create_app({"TESTING": True, "SECRET_KEY": "k", "SITE_URL": SITE_URL,
+                          "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'b.sqlite'}", **config},
+                         instance_path=str(tmp_path / "i"))
+        return jobs.backend(app).name
+
+    assert backend_of() == "thread"
+    assert backend_of(REDIS_URL="redis://127.0.0.1:1/0") == "rq"  # connects only when used
+    assert backend_of(REDIS_URL="redis://127.0.0.1:1/0", JOBS_BACKEND="thread") == "thread"
+    with pytest.raises(ValueError, match="REDIS_URL is not set"):
+        backend_of(JOBS_BACKEND="rq")
+    with pytest.raises(ValueError, match="JOBS_BACKEND must be one of"):
+        backend_of(JOBS_BACKEND="celery")
+
+
+def test_enqueue_refuses_unknown_tasks_and_unserialisable_arguments(app, ctx):
+    with pytest.raises(KeyError, match="no task named 'test.missing'"):
+        jobs.enqueue("test.missing")
+    with pytest.raises(TypeError):
+        jobs.enqueue("test.noop", object())
+    with pytest.raises(ValueError, match="1 to 255"):
+        jobs.enqueue("test.noop", "t", key="k" * 256)
+    assert db.session.scalar(select(func.count(JobRecord.id))) == 0
+
+
+# ------------------------------------------------------------------ both back ends
+
+
+@both
+def test_a_job_runs_and_its_record_holds_the_result(app, run):
+    before = utcnow()
+    record_id = enqueue(app, "test.add", 2, 3, scale=10)
+    link_id = enqueue(app, "test.link")
+    run.drain()
+    record = run.record(record_id)
+    assert (record.status, record.attempts, record.last_error) == ("succeeded", 1, None)
+    assert json.loads(record.result) == {"sum": 50}
+    assert json.loads(record.args) == {"args": [2, 3], "kwargs": {"scale": 10}}
+    assert before <= record.created_at <= record.finished_at <= utcnow()
+    assert record.next_attempt_at is None
+    with app.app_context():  # what the task wrote was committed with its outcome
+        assert db.session.get(SiteSetting, "job-sum-2-3").value == "50"
+    assert json.loads(run.record(link_id).result) == SITE_URL + "/"  # url_for works in a task
+
+
+@both
+def test_transient_failures_are_retried_with_exponential_backoff(app, run, token, backend_name):
+    record_id = enqueue(app, "test.flaky", token, 2)
+    if backend_name == "rq":
+        # Step the real worker attempt by attempt, and read the backoff off the record itself.
+        waits, deadline = [], time.monotonic() + 15
+        for attempt in (1, 2):
+            while len(CALLS.get(token, [])) < attempt:
+                assert time.monotonic() < deadline, f"attempt {attempt} never ran"
+                run.step()
+                time.sleep(0.02)
+            record = run.record(record_id)
+            assert (record.status, record.attempts) == ("retrying", attempt)
+            waits.append((record.next_attempt_at - record.updated_at).total_seconds())
+            scheduled = jobs.backend(app).queue.scheduled_job_registry.get_scheduled_time(
+                jobs.backend(app).job_id(record_id, attempt + 1))
+            assert scheduled >= record.next_attempt_at.replace(tzinfo=UTC)  # never early
+        assert waits == pytest.approx([BASE, 2 * BASE], abs=0.02)
+    run.drain()
+    record = run.record(record_id)
+    assert (record.status, record.attempts, json.loads(record.result)) == ("succeeded", 3, 3)
+    assert record.last_error == "Timeout: read timed out"  # the second failure's
+    first, second, third = CALLS[token]
+    # Each retry waited at least its backoff (base, then twice the base), and not much more.
+    slack = 0.5 if backend_name == "thread" else 2.5  # RQ's scheduler works in whole seconds
+    assert BASE <= second - first < BASE + slack
+    assert 2 * BASE <= third - second < 2 * BASE + slack
+
+
+@both
+def test_a_permanent_error_fails_the_job_at_once(app, run, token):
+    value_error = enqueue(app, "test.permanent", token)
+    not_found = enqueue(app, "test.permanent", token, exc="404")
+    run.drain()
+    record = run.record(value_error)
+    assert (record.status, record.attempts) == ("failed", 1)
+    assert record.last_error == f"ValueError: bad input for {token}"
+    assert record.finished_at is not None and record.next_attempt_at is None and record.result is None
+    record = run.record(not_found)
+    assert (record.status, record.attempts, record.last_error) == ("failed", 1, "TransientJobError: not found")
+    assert len(CALLS[token]) == 2
+
+
+@both
+def test_the_job_fails_when_its_attempts_are_used_up(app, run, token):
+    record_id = enqueue(app, "test.always-transient", token)
+    run.drain()
+    record = run.record(record_id)
+    assert (record.status, record.attempts) == ("failed", 3)
+    assert record.last_error == "TransientJobError: still down (3)"
+    assert len(CALLS[token]) == 3 and record.finished_at is not None and record.next_attempt_at is None
+
+
+@both
+def test_a_key_makes_enqueueing_idempotent_while_the_job_is_unfinished(app, run, token, backend_name):
+    # Thread: the job is held running at a gate. RQ: no worker runs yet, so it stays queued.
+    first = enqueue(app, "test.gated" if backend_name == "thread" else "test.noop", token, key=f"k-{token}")
+    if backend_name == "thread":
+        deadline = time.monotonic() + 5
+        while run.record(first).status != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    assert enqueue(app, "test.noop", token, key=f"k-{token}") == first
+    other_key = enqueue(app, "test.noop", token, key=f"other-{token}")
+    assert other_key != first
+    if backend_name == "rq":
+        assert jobs.backend(app).queue.count == 2  # one RQ job per record, none for the repeat
+    GATES[token].set()
+    run.drain()
+    assert run.record(first).status == "succeeded" and len(CALLS[token]) == 2
+    again = enqueue(app, "test.noop", token, key=f"k-{token}")  # finished: the key is free again
+    assert again not in (first, other_key)
+    run.drain()
+    with app.app_context():
+        assert db.session.scalar(select(func.count(JobRecord.id)).where(JobRecord.key == f"k-{token}")) == 2
+
+
+@both
+def test_concurrent_enqueues_of_one_key_make_one_job(app, run, token, backend_name):
+    name = "test.gated" if backend_name == "thread" else "test.noop"
+    barrier, ids, errors = threading.Barrier(6), [], []
+
+    def enqueue_one():
+        try:
+            barrier.wait(5)
+            ids.append(enqueue(app, name, token, key=f"k-{token}"))
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=enqueue_one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    GATES[token].set()
+    assert not errors and len(set(ids)) == 1 and len(ids) == 6
+    run.drain()
+    assert len(CALLS[token]) == 1
+
+
+def test_the_database_allows_one_unfinished_job_per_key(app, ctx):
+    db.session.add_all([JobRecord(name="test.noop", key="same", status="succeeded"),
+                        JobRecord(name="test.noop", key="same", status="failed"),
+                        JobRecord(name="test.noop", key="same", status="queued")])
+    db.session.commit()
+    for status in ("queued", "running", "retrying"):
+        db.session.add(JobRecord(name="test.noop", key="same", status=status))
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+        db.session.rollback()
+
+
+# ------------------------------------------------------------------ the in-process back end
+
+
+def test_the_worker_thread_outlives_failing_tasks(app, run, token, monkeypatch):
+    failing = [enqueue(app, "test.permanent", token), enqueue(app, "test.permanent", token, exc="exit")]
+    run.drain()
+    assert [run.record(i).status for i in failing] == ["failed", "failed"]
+    assert run.record(failing[1]).last_error == "SystemExit: task called exit"
+    # Even a failure outside any task (here: the database step itself) leaves the thread running.
+    real_run_job = jobs.run_job
+    broken = []
+
+    def run_job_once_broken(record_id):
+        if not broken:
+            broken.append(record_id)
+            raise RuntimeError("database went away")
+        return real_run_job(record_id)
+
+    monkeypatch.setattr(jobs, "run_job", run_job_once_broken)
+    lost = enqueue(app, "test.noop", token)
+    later = enqueue(app, "test.add", 4, 5)
+    run.drain()
+    assert broken == [lost] and run.record(lost).status == "queued"
+    assert run.record(later).status == "succeeded"
+    assert jobs.backend(app).is_alive()
+
+
+def test_jobs_left_waiting_by_an_earlier_process_are_taken_up(app, run, token):
+    with app.app_context():
+        left = [JobRecord(name="test.noop", args=json.dumps({"args": [token], "kwargs": {}}), status="queued"),
+                JobRecord(name="test.noop", args=json.dumps({"args": [token], "kwargs": {}}), status="retrying",
+                          attempts=1, next_attempt_at=utcnow() - timedelta(seconds=5))]
+        db.session.add_all(left)
+        db.session.commit()
+        left_ids = [r.id for r in left]
+    new = enqueue(app, "test.noop", token)
+    run.drain()
+    assert [run.record(i).status for i in [*left_ids, new]] == ["succeeded"] * 3
+    assert run.record(left_ids[1]).attempts == 2
+    assert len(CALLS[token]) == 3  # each once, though a left-over one is queued twice
+
+
+def test_wait_idle_and_shutdown(app, run, token):
+    assert jobs.wait_idle(0.1, app)  # nothing ever queued
+    held = enqueue(app, "test.gated", token)
+    assert not jobs.wait_idle(0.2, app)
+    GATES[token].set()
+    run.drain()
+    assert run.record(held).status == "succeeded"
+    jobs.shutdown(app)
+    assert not jobs.backend(app).is_alive()
+    after = enqueue(app, "test.noop", token)
+    time.sleep(0.1)
+    assert run.record(after).status == "queued"  # kept for a later process
+    assert len(CALLS[token]) == 1  # the gated job only
+
+
+def test_worker_command_without_redis_has_nothing_to_run(runner):
+    result = runner.invoke(args=["worker"])
+    assert result.exit_code == 0, result.output
+    assert "nothing to run" in result.output
+
+
+# ------------------------------------------------------------------ RQ only
+
+
+@rq_only
+def test_a_job_queued_while_no_worker_runs_is_done_by_a_worker_started_later(app, run, token, tmp_path, pg_schema,
+                                                                         config_overrides, queue_name):
+    record_id = enqueue(app, "test.add", 20, 22)
+    assert jobs.backend(app).queue.count == 1  # it is in Redis
+    jobs.shutdown(app)  # the web process goes away
+    assert run.record(record_id).status == "queued"
+
+    # A new process's app, and its `flask worker` command.
+    worker_app = create_app({"TESTING": True, "SECRET_KEY": "other", "SITE_URL": SITE_URL,
+                             **database_config(tmp_path, pg_schema), **config_overrides},
+                            instance_path=str(tmp_path / "worker-instance"))
+    try:
+        with signals_kept():
+            result = worker_app.test_cli_runner().invoke(args=["worker", "--burst", "--name", f"{queue_name}-cli"])
+        assert result.exit_code == 0, result.output
+        assert f"Working on RQ queue '{queue_name}'" in result.output
+    finally:
+        jobs.shutdown(worker_app)
+        with worker_app.app_context():
+            db.engine.dispose()
+    record = run.record(record_id)
+    assert (record.status, record.attempts, json.loads(record.result)) == ("succeeded", 1, {"sum": 42})
+
+
+@rq_only
+def test_an_rq_job_that_is_already_done_is_not_run_again(app, run, token):
+    record_id = enqueue(app, "test.noop", token)
+    run.drain()
+    # The same attempt delivered again (a worker lost after running it): the claim refuses it.
+    jobs.backend(app).submit(record_id, attempt=1)
+    run.step()
+    assert len(CALLS[token]) == 1 and run.record(record_id).attempts == 1
+
+
+@rq_only
+def test_a_job_redis_refuses_is_recorded_failed(app, ctx, run, monkeypatch):
+    import redis
+
+    def down(*args, **kwargs):
+        raise redis.ConnectionError("Redis is down")
+
+    monkeypatch.setattr(jobs.backend(app).queue, "enqueue", down)
+    record = jobs.enqueue("test.add", 1, 1)
+    assert record.status == "failed" and "Redis is down" in record.last_error
