@@ -10,7 +10,7 @@ Every outgoing request for a linkback goes through ``GuardedFetcher.fetch``:
 - redirects are followed by hand, at most ``max_redirects``, each hop checked again;
 - connect and read timeouts, and a total deadline enforced by closing the socket;
 - at most ``max_bytes`` read (after decompression, which we do ourselves, bounded);
-- only HTML or XHTML.
+- only HTML or XHTML (``html_only=False`` returns any other type's status and headers, no body).
 """
 from __future__ import annotations
 
@@ -277,11 +277,15 @@ class GuardedFetcher:
 
     # ---------------------------------------------------------------- fetching
 
-    def fetch(self, url: str, *, headers: dict[str, str] | None = None) -> FetchResult:
-        """GET ``url`` within the policy. Raises ``FetchError``."""
+    def fetch(self, url: str, *, headers: dict[str, str] | None = None, html_only: bool = True) -> FetchResult:
+        """GET ``url`` within the policy. Raises ``FetchError``.
+
+        A response that is not HTML or XHTML raises, unless ``html_only=False``: then it is
+        returned with its status and headers and an empty body (the body is never read).
+        """
         deadline = _Deadline(self.policy.deadline)
         try:
-            return self._fetch(url, headers or {}, deadline)
+            return self._fetch(url, headers or {}, deadline, html_only)
         except FetchError:
             raise
         except (requests.RequestException, Urllib3Error) as exc:  # the body is read from urllib3 directly
@@ -295,7 +299,7 @@ class GuardedFetcher:
         finally:
             deadline.cancel()
 
-    def _fetch(self, url: str, headers: dict[str, str], deadline: _Deadline) -> FetchResult:
+    def _fetch(self, url: str, headers: dict[str, str], deadline: _Deadline, html_only: bool = True) -> FetchResult:
         redirects: list[str] = []
         while True:
             _host, _port, address = self.check_url(url)
@@ -313,6 +317,8 @@ class GuardedFetcher:
                                      headers={k.lower(): v for k, v in response.headers.items()},
                                      body=b"", redirects=redirects)
                 if result.content_type not in HTML_TYPES:
+                    if not html_only:
+                        return result  # headers only: the body stays unread
                     raise FetchError(f"the page is not HTML ({result.content_type or 'no content type'})")
                 result.body, result.truncated = self._read_body(response, deadline)
                 return result
