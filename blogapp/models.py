@@ -208,6 +208,9 @@ class Comment(db.Model):
     user_agent: Mapped[str] = mapped_column(String(255), default="")
     # Set when an admin wrote the comment from the dashboard.
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # Webmentions: reply | like | repost | bookmark | mention, and the author's h-card photo.
+    response_type: Mapped[str | None] = mapped_column(String(16))
+    author_photo: Mapped[str | None] = mapped_column(String(2000))
 
     post: Mapped[Post] = relationship(back_populates="comments")
     parent: Mapped[Comment | None] = relationship(remote_side=[id])
@@ -247,6 +250,8 @@ class LinkbackLog(db.Model):
     outcome: Mapped[str] = mapped_column(String(16), default="verifying")  # verifying | accepted | refused
     fault_code: Mapped[int | None] = mapped_column(Integer)
     message: Mapped[str] = mapped_column(Text, default="")
+    # Webmentions: the unguessable token of the status page ``/webmention/<token>``.
+    token: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
 
     post: Mapped[Post | None] = relationship()
 

@@ -16,6 +16,9 @@ from ..threads import build_thread, count_label, public_count
 from . import bp
 from .forms import CommentForm
 
+# Webmention response types shown compactly (blogapp.endpoints.webmention.REACTIONS), with their labels.
+WEBMENTION_REACTIONS = ("like", "repost", "bookmark")
+
 # How many of a visitor's own held comments the session remembers, to show them "awaiting moderation".
 HELD_IN_SESSION = 20
 
@@ -145,9 +148,17 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
     held = [int(i) for i in session.get("held_comments", [])]
     if held:
         visible = or_(visible, and_(Comment.id.in_(held), Comment.status == CommentStatus.PENDING.value))
-    comments = db.session.scalars(
+    everything = db.session.scalars(
         select(Comment).where(Comment.post_id == post.id, visible).order_by(Comment.created_at, Comment.id)
     ).all()
+    # Webmention likes, reposts and bookmarks are shown as a compact row of faces, not as comments.
+    reactions: dict[str, list[Comment]] = {}
+    comments = []
+    for c in everything:
+        if c.kind == CommentKind.WEBMENTION and c.response_type in WEBMENTION_REACTIONS:
+            reactions.setdefault(c.response_type, []).append(c)
+        else:
+            comments.append(c)
     by_id = {c.id: c for c in comments}
     parent_id = _int_or_none(form.parent_id.data)
     reply_parent = by_id.get(parent_id) if parent_id else None
@@ -166,8 +177,10 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
         reply_parent=reply_parent,
         newer=newer,
         older=older,
+        reactions=[(kind, reactions[kind]) for kind in WEBMENTION_REACTIONS if kind in reactions],
     )
     response = make_response(html, status)
+    response.headers["Link"] = f'<{absolute_url(url_for("linkback.webmention_endpoint"))}>; rel="webmention"'
     # Pingback 1.0 discovery: an absolute X-Pingback header (WordPress looks for it with HEAD first).
     response.headers["X-Pingback"] = absolute_url(url_for("linkback.xmlrpc_endpoint"))
     return response

@@ -1,4 +1,4 @@
-"""Thin Flask views over the linkback engine: XML-RPC pingbacks and trackbacks."""
+"""Thin Flask views over the linkback engine: XML-RPC pingbacks, trackbacks and Webmentions."""
 from __future__ import annotations
 
 from flask import Blueprint, Flask
@@ -49,6 +49,6 @@ def init_app(app: Flask) -> None:
     )
     app.extensions["linkback_receiver"] = receiver
 
-    from . import trackback, xmlrpc  # noqa: F401  (views register on bp)
+    from . import trackback, webmention, xmlrpc  # noqa: F401  (views register on bp; webmention.verify a task)
 
     app.register_blueprint(bp)

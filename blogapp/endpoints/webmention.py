@@ -1,0 +1,330 @@
+"""``/webmention``: the W3C Webmention receiver.
+
+The request is checked at once for what is local and cheap (the form, the URLs, the target
+post, blocked domains and rate limits), answered ``201 Created`` with a status page, and
+verified by a background job (``webmention.verify``) that fetches the source through the
+linkback receiver's guarded fetcher, looks for a link to the target and reads the source's
+microformats. One comment per (post, source): a resend updates it, a source that now answers
+404 or 410 or no longer links to the target removes it.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+import mf2py
+from bs4 import BeautifulSoup
+from flask import Response, current_app, jsonify, render_template, request
+from sqlalchemy import delete, select
+
+from .. import jobs
+from ..extensions import csrf, db
+from ..linkback.errors import ACCESS_DENIED, NO_LINK, SOURCE_NOT_FOUND, LinkbackError
+from ..linkback.fetch import FetchError
+from ..linkback.receive import Mention
+from ..linkback.urls import is_http_url, source_key
+from ..linkback.verify import cap, decode_html, squash
+from ..models import Comment, CommentKind, LinkbackLog, utcnow
+from ..templating import absolute_url
+from . import bp
+
+log = logging.getLogger(__name__)
+
+CONTENT_LIMIT = 1000
+NAME_LIMIT = 250
+# Elements whose URL attribute counts as a link to the target (the W3C implementation report's cases).
+LINKING = {"a": "href", "img": "src", "video": "src", "audio": "src", "source": "src"}
+# mf2 property -> response type, in order of precedence.
+RESPONSE_PROPERTIES = (("in-reply-to", "reply"), ("like-of", "like"), ("repost-of", "repost"),
+                       ("bookmark-of", "bookmark"))
+REACTIONS = ("like", "repost", "bookmark")  # shown compactly, not as comments
+
+
+def _text(message: str, status: int) -> Response:
+    return Response(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+def _read_form() -> dict[str, str]:
+    """The form fields, from a body capped at LINKBACK_BODY_LIMIT; raises ValueError with the reason."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise ValueError("The request body must be application/x-www-form-urlencoded.")
+    limit = int(current_app.config["LINKBACK_BODY_LIMIT"])
+    if (request.content_length or 0) > limit:
+        raise ValueError(f"The request is larger than {limit} bytes.")
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise ValueError(f"The request is larger than {limit} bytes.")
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise ValueError("The request body is not valid UTF-8.") from None
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        fields.setdefault(name, value.strip())
+    return fields
+
+
+@bp.route("/webmention", methods=["POST"])
+@csrf.exempt
+def webmention_endpoint():
+    try:
+        fields = _read_form()
+    except ValueError as exc:
+        return _text(str(exc), 400)
+    source, target = fields.get("source", ""), fields.get("target", "")
+    if not source:
+        return _text("The source parameter is missing.", 400)
+    if not target:
+        return _text("The target parameter is missing.", 400)
+    if not is_http_url(source):
+        return _text("The source is not an http or https URL.", 400)
+    if not is_http_url(target):
+        return _text("The target is not an http or https URL.", 400)
+    if source_key(source) == source_key(target):
+        return _text("The source and the target are the same page.", 400)
+    receiver = current_app.extensions["linkback_receiver"]
+    store = receiver.store
+    try:
+        resolved = store.resolve_target(target)
+    except LinkbackError as error:
+        return _text(error.message, 400)
+    if source_key(source) == source_key(resolved.url):
+        return _text("The source and the target are the same page.", 400)
+    mention = Mention(protocol="webmention", source=source, target=target,
+                      client_ip=request.remote_addr or "", user_agent=request.user_agent.string or "")
+    try:
+        store.admit(mention, (urlsplit(source).hostname or "").lower())
+    except LinkbackError as error:
+        return _text(error.message, 429 if error.code == ACCESS_DENIED else 400)
+
+    token = secrets.token_urlsafe(24)
+    entry = LinkbackLog(protocol="webmention", source_url=source[:2000], target_url=target[:2000],
+                        post_id=resolved.post_id, client_ip=mention.client_ip, token=token,
+                        outcome="verifying", message="queued")
+    db.session.add(entry)
+    db.session.commit()
+    key = "webmention:" + hashlib.sha256(f"{resolved.post_id} {source_key(source)}".encode()).hexdigest()
+    jobs.enqueue("webmention.verify", entry.id, key=key)
+    location = absolute_url(f"/webmention/{token}")
+    response = _text(f"Webmention from {source} to {target} queued for verification; status at {location}", 201)
+    response.headers["Location"] = location
+    return response
+
+
+STATES = {"verifying": "queued", "accepted": "verified", "refused": "refused"}
+
+
+@bp.route("/webmention/<token>", methods=["GET"])
+def webmention_status(token: str):
+    entry = db.session.scalar(select(LinkbackLog).where(LinkbackLog.token == token)) if len(token) <= 64 else None
+    if entry is None:
+        return _text("There is no Webmention with this token.", 404)
+    state = STATES.get(entry.outcome, entry.outcome)
+    data = {
+        "status": state,
+        "source": entry.source_url,
+        "target": entry.target_url,
+        "message": entry.message,
+        "received": entry.created_at.isoformat() + "Z",
+        "finished": entry.finished_at.isoformat() + "Z" if entry.finished_at else None,
+    }
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    if best == "application/json" and request.accept_mimetypes["application/json"] > request.accept_mimetypes["text/html"]:
+        return jsonify(data)
+    return render_template("blog/webmention_status.html", wm=data)
+
+
+# ---------------------------------------------------------------- verification (a background job)
+
+
+def _finish(entry: LinkbackLog, outcome: str, message: str, code: int | None = None, comment_id: int | None = None) -> None:
+    """Record the outcome on this entry and on any other pending entry for the same post and source."""
+    key = source_key(entry.source_url)
+    pending = db.session.scalars(select(LinkbackLog).where(
+        LinkbackLog.protocol == "webmention", LinkbackLog.post_id == entry.post_id,
+        LinkbackLog.outcome == "verifying")).all()
+    for row in {entry, *[p for p in pending if source_key(p.source_url) == key]}:
+        row.outcome, row.message, row.fault_code, row.finished_at = outcome, message, code, utcnow()
+        if comment_id is not None:
+            row.comment_id = comment_id
+
+
+@jobs.task("webmention.verify")
+def verify(log_id: int) -> str:
+    entry = db.session.get(LinkbackLog, log_id)
+    if entry is None or entry.outcome != "verifying":
+        return "nothing to do"
+    try:
+        outcome = _verify(entry)
+    except LinkbackError as error:
+        # Only a source that is gone or no longer links takes its stored Webmention away with it.
+        removed = _remove(entry) if getattr(error, "gone", False) else False
+        message = error.message + (" The Webmention stored from this source was removed." if removed else "")
+        _finish(entry, "refused", message, error.code)
+        db.session.commit()
+        return "refused"
+    except Exception:
+        db.session.rollback()
+        log.exception("verifying webmention %s failed", log_id)
+        entry = db.session.get(LinkbackLog, log_id)
+        _finish(entry, "refused", "The Webmention could not be verified (an error on our side).", 0)
+        db.session.commit()
+        return "error"
+    db.session.commit()
+    return outcome
+
+
+def _remove(entry: LinkbackLog) -> bool:
+    if entry.post_id is None:
+        return False
+    result = db.session.execute(delete(Comment).where(
+        Comment.post_id == entry.post_id, Comment.source_key == source_key(entry.source_url),
+        Comment.kind == CommentKind.WEBMENTION.value))
+    return bool(result.rowcount)
+
+
+def _verify(entry: LinkbackLog) -> str:
+    from .store import SqlLinkbackStore
+
+    receiver = current_app.extensions["linkback_receiver"]
+    store = receiver.store if isinstance(receiver.store, SqlLinkbackStore) else SqlLinkbackStore(current_app)
+    target = store.resolve_target(entry.target_url)  # the post may have closed since
+    headers = {"User-Agent": f"{receiver.user_agent}; verifying webmention from {entry.client_ip}",
+               "Accept": "text/html, application/xhtml+xml;q=0.9"}
+    try:
+        page = receiver.fetcher.fetch(entry.source_url, headers=headers)
+    except FetchError as exc:
+        status = re.search(r"HTTP (\d{3})", exc.message)
+        if status and status.group(1) in ("404", "410"):
+            raise _gone(LinkbackError(SOURCE_NOT_FOUND, f"The source answered HTTP {status.group(1)}.")) from None
+        raise LinkbackError(SOURCE_NOT_FOUND, f"The source page could not be fetched: {exc.message}") from None
+
+    site = receiver.site
+    target_paths = {site.local_path(target.url), site.local_path(entry.target_url)} - {None}
+
+    def is_target(url: str) -> bool:
+        return site.local_path(url) in target_paths
+
+    text = decode_html(page.body, page.charset)
+    soup = BeautifulSoup(text, "lxml")
+    base_tag = soup.find("base", href=True)
+    base = urljoin(page.url, base_tag["href"].strip()) if base_tag else page.url
+    if not any(_links(base, el.get(attr, ""), is_target) for el in soup.find_all(list(LINKING))
+               for attr in [LINKING[el.name]]):
+        raise _gone(LinkbackError(NO_LINK, "The source page does not link to the target."))
+
+    reading = read_mf2(text, page.url, is_target)
+    key = source_key(entry.source_url)
+    comment = db.session.scalar(select(Comment).where(Comment.post_id == target.post_id, Comment.source_key == key))
+    mention = Mention(protocol="webmention", source=entry.source_url, target=entry.target_url, client_ip=entry.client_ip)
+    if comment is None:
+        comment = Comment(post_id=target.post_id, kind=CommentKind.WEBMENTION.value, source_key=key,
+                          status=store._initial_status(mention).value, ip=entry.client_ip, created_at=utcnow())
+        db.session.add(comment)
+        updated = False
+    elif comment.kind != CommentKind.WEBMENTION.value:
+        raise LinkbackError(48, "A pingback or trackback from this source to this post is already registered.")
+    else:
+        updated = True
+    comment.source_url = entry.source_url[:2000]
+    comment.author_name = reading["author_name"] or urlsplit(page.url).hostname or ""
+    comment.author_url = reading["author_url"] or entry.source_url[:2000]
+    comment.author_photo = reading["author_photo"] or None
+    comment.content = reading["content"]
+    comment.response_type = reading["type"]
+    db.session.flush()
+    verb = "updated" if updated else "stored"
+    _finish(entry, "accepted", f"Verified; {verb} as a {reading['type']} ({comment.status}).", comment_id=comment.id)
+    return "verified"
+
+
+def _gone(error: LinkbackError) -> LinkbackError:
+    error.gone = True
+    return error
+
+
+def _links(base: str, value: str, is_target) -> bool:
+    value = (value or "").strip()
+    if not value or value.startswith("#"):
+        return False
+    try:
+        return is_target(urljoin(base, value))
+    except ValueError:
+        return False
+
+
+def _first_str(values) -> str:
+    for value in values or []:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict):
+            if "value" in value and isinstance(value["value"], str):
+                return value["value"]
+    return ""
+
+
+def _urls_of(values) -> list[str]:
+    urls = []
+    for value in values or []:
+        if isinstance(value, str):
+            urls.append(value)
+        elif isinstance(value, dict):
+            urls.extend(v for v in value.get("properties", {}).get("url", []) if isinstance(v, str))
+            if isinstance(value.get("value"), str):
+                urls.append(value["value"])
+    return urls
+
+
+def _entries(items):
+    for item in items:
+        if "h-entry" in item.get("type", []):
+            yield item
+        yield from _entries(item.get("children", []))
+
+
+def read_mf2(html: str, url: str, is_target) -> dict:
+    """Author (name, url, photo), content text and response type from the source's first h-entry."""
+    result = {"author_name": "", "author_url": "", "author_photo": "", "content": "", "type": "mention"}
+    try:
+        parsed = mf2py.parse(doc=html, url=url)
+    except Exception:  # a page mf2py cannot read is still a mention
+        log.warning("mf2 parsing of %s failed", url, exc_info=True)
+        return result
+    entries = list(_entries(parsed.get("items", [])))
+    if not entries:
+        return result
+    # The h-entry that responds to the target, else the first.
+    entry = next((e for e in entries for prop, _ in RESPONSE_PROPERTIES
+                  if any(is_target(u) for u in _urls_of(e["properties"].get(prop)))), entries[0])
+    props = entry.get("properties", {})
+    for prop, kind in RESPONSE_PROPERTIES:
+        if any(is_target(u) for u in _urls_of(props.get(prop))):
+            result["type"] = kind
+            break
+    author = (props.get("author") or [None])[0]
+    if isinstance(author, dict):
+        aprops = author.get("properties", {})
+        result["author_name"] = _first_str(aprops.get("name")) or (author.get("value") if isinstance(author.get("value"), str) else "")
+        result["author_url"] = _first_str(aprops.get("url"))
+        result["author_photo"] = _first_str(aprops.get("photo"))
+    elif isinstance(author, str):
+        if is_http_url(author):
+            result["author_url"] = author
+        else:
+            result["author_name"] = author
+    content = (props.get("content") or [None])[0]
+    if isinstance(content, dict):
+        text = content.get("value", "")
+    elif isinstance(content, str):
+        text = content
+    else:
+        text = _first_str(props.get("summary")) or _first_str(props.get("name"))
+    result["author_name"] = cap(squash(result["author_name"]), NAME_LIMIT)
+    for name in ("author_url", "author_photo"):
+        if not is_http_url(result[name]) or len(result[name]) > 2000:
+            result[name] = ""
+    result["content"] = cap(squash(text or ""), CONTENT_LIMIT)
+    return result

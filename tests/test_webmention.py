@@ -1,0 +1,315 @@
+"""The Webmention receiver, end to end: a live server over real HTTP called with ``requests``,
+verifying source pages served by real HTTP servers on 127.0.0.1 (``tests/sites.py``); the
+verification job runs in-process (``blogapp.jobs.wait_idle``)."""
+from __future__ import annotations
+
+import pytest
+import requests
+from bs4 import BeautifulSoup
+from sqlalchemy import select
+
+from blogapp import jobs
+from blogapp.extensions import db
+from blogapp.models import BlockedDomain, Comment, LinkbackLog
+from helpers import make_post
+
+SITE = "http://blog.test"
+ENDPOINT = SITE + "/webmention"
+
+
+@pytest.fixture
+def config_overrides():
+    return {"LINKBACK_FETCH_ALLOWLIST": ["127.0.0.0/8"], "LINKBACK_MODERATION": "approve"}
+
+
+@pytest.fixture
+def post(app, ctx):
+    """A published post open to linkbacks: (id, path, permalink)."""
+    post_id, path = make_post(title="Target post", days_ago=3)
+    return post_id, path, SITE + path
+
+
+def send(live_server, source, target, **kw):
+    data = {k: v for k, v in (("source", source), ("target", target)) if v is not None}
+    return requests.post(live_server.url + "/webmention", data=data, timeout=10, allow_redirects=False, **kw)
+
+
+def settle(app):
+    assert jobs.wait_idle(15, app=app)
+
+
+def rows(app):
+    with app.app_context():
+        db.session.expire_all()
+        return db.session.scalars(select(Comment).order_by(Comment.id)).all()
+
+
+def status_of(live_server, response, **headers):
+    location = response.headers["Location"]
+    assert location.startswith(SITE + "/webmention/")
+    return requests.get(live_server.url + location[len(SITE):], headers=headers, timeout=10)
+
+
+def state(live_server, response) -> dict:
+    answer = status_of(live_server, response, Accept="application/json")
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("application/json")
+    return answer.json()
+
+
+def page(target_url: str, *, element: str | None = None, extra: str = "") -> str:
+    element = element or f'<a href="{target_url}">the post</a>'
+    return f"<!doctype html><html><head><title>A page</title></head><body><p>See {element}.</p>{extra}</body></html>"
+
+
+def reply_page(target_url: str, prop: str = "u-in-reply-to", text: str = "Great post, I agree!") -> str:
+    return f"""<!doctype html><html><body>
+<article class="h-entry">
+  <span class="p-author h-card"><img class="u-photo" src="https://alice.example/me.jpg" alt=""><a class="u-url p-name" href="https://alice.example/">Alice Example</a></span>
+  <a class="{prop}" href="{target_url}">the post</a>
+  <div class="e-content">{text}</div>
+</article></body></html>"""
+
+
+# --------------------------------------------------------------------------- accepted
+
+
+def test_accepted_201_location_and_status_page_then_verified(app, live_server, source_site, post):
+    post_id, path, target = post
+    source = source_site.page("/mention", page(target))
+    response = send(live_server, source, target)
+    assert response.status_code == 201, response.text
+    assert response.headers["Location"].startswith(SITE + "/webmention/")
+    assert len(response.headers["Location"].rsplit("/", 1)[1]) >= 24
+    settle(app)
+    data = state(live_server, response)
+    assert data["status"] == "verified" and data["source"] == source and data["target"] == target
+    html = status_of(live_server, response, Accept="text/html")
+    assert html.status_code == 200 and "verified" in html.text and html.headers["Content-Type"].startswith("text/html")
+    [row] = rows(app)
+    assert (row.post_id, row.kind, row.status, row.response_type) == (post_id, "webmention", "approved", "mention")
+    assert row.source_url == source
+    [request] = source_site.requests
+    assert request.method == "GET" and "verifying webmention" in request.headers["User-Agent"]
+
+
+def test_status_page_shows_queued_before_the_job_runs(app, live_server, source_site, post, monkeypatch):
+    _, _, target = post
+    source = source_site.page("/mention", page(target))
+    monkeypatch.setattr(app.extensions["jobs"], "submit", lambda *a, **k: None)  # the job never runs
+    response = send(live_server, source, target)
+    assert response.status_code == 201
+    assert state(live_server, response)["status"] == "queued"
+
+
+def test_unknown_token_is_404(live_server, post):
+    assert requests.get(live_server.url + "/webmention/nope", timeout=10).status_code == 404
+    assert requests.get(live_server.url + "/webmention/" + "x" * 200, timeout=10).status_code == 404
+
+
+# --------------------------------------------------------------------------- 400s, before any fetch
+
+
+@pytest.mark.parametrize("case", [
+    "missing source", "missing target", "source not http", "target not http", "target not ours",
+    "target not a post", "source is target", "json body", "no post at target",
+])
+def test_bad_requests_are_400_and_fetch_nothing(app, live_server, source_site, post, case):
+    _, path, target = post
+    source = source_site.page("/mention", page(target))
+    if case == "missing source":
+        response = send(live_server, None, target)
+    elif case == "missing target":
+        response = send(live_server, source, None)
+    elif case == "source not http":
+        response = send(live_server, "ftp://example.org/x", target)
+    elif case == "target not http":
+        response = send(live_server, source, "mailto:me@blog.test")
+    elif case == "target not ours":
+        response = send(live_server, source, "http://elsewhere.test/2020/01/01/x/")
+    elif case == "target not a post":
+        response = send(live_server, source, SITE + "/")
+    elif case == "no post at target":
+        response = send(live_server, source, SITE + "/2020/01/01/no-such-post/")
+    elif case == "source is target":
+        response = send(live_server, target + "#frag", target)
+    else:
+        response = requests.post(live_server.url + "/webmention", json={"source": source, "target": target}, timeout=10)
+    assert response.status_code == 400, (case, response.status_code, response.text)
+    assert response.headers["Content-Type"].startswith("text/plain") and response.text.strip()
+    assert "Location" not in response.headers
+    assert jobs.wait_idle(5, app=app)
+    assert source_site.requests == [] and rows(app) == []
+
+
+def test_blocked_domain_is_429(app, live_server, source_site, post):
+    _, _, target = post
+    source = source_site.page("/mention", page(target))
+    with app.app_context():
+        db.session.add(BlockedDomain(domain="127.0.0.1"))
+        db.session.commit()
+    response = send(live_server, source, target)
+    assert response.status_code == 429 and "not accepted" in response.text
+    assert source_site.requests == []
+
+
+def test_body_over_the_limit_is_400(app, live_server, source_site, post):
+    _, _, target = post
+    response = requests.post(live_server.url + "/webmention", data={"source": "http://x.test/" + "a" * 70000,
+                                                                    "target": target}, timeout=10)
+    assert response.status_code == 400 and "larger" in response.text
+
+
+# --------------------------------------------------------------------------- verification
+
+
+@pytest.mark.parametrize("element", [
+    '<a href="{t}">post</a>', '<img src="{t}" alt="">', '<video src="{t}"></video>', '<audio src="{t}"></audio>',
+    '<video><source src="{t}"></video>',
+])
+def test_link_in_element_counts(app, live_server, source_site, post, element):
+    _, _, target = post
+    source = source_site.page("/m", page(target, element=element.format(t=target)))
+    response = send(live_server, source, target)
+    assert response.status_code == 201
+    settle(app)
+    assert state(live_server, response)["status"] == "verified"
+    assert len(rows(app)) == 1
+
+
+@pytest.mark.parametrize("element", ["{t}", "<!-- <a href=\"{t}\">post</a> -->", '<a href="http://blog.test/other/">x</a>'])
+def test_text_or_comment_only_is_refused(app, live_server, source_site, post, element):
+    _, _, target = post
+    source = source_site.page("/m", page(target, element=element.format(t=target)))
+    response = send(live_server, source, target)
+    assert response.status_code == 201
+    settle(app)
+    data = state(live_server, response)
+    assert data["status"] == "refused" and "does not link" in data["message"]
+    assert rows(app) == []
+
+
+def test_source_not_found_is_refused(app, live_server, source_site, post):
+    _, _, target = post
+    response = send(live_server, source_site.url + "/missing", target)
+    assert response.status_code == 201
+    settle(app)
+    data = state(live_server, response)
+    assert data["status"] == "refused" and "404" in data["message"]
+
+
+# --------------------------------------------------------------------------- microformats and display
+
+
+def test_mf2_reply_is_stored_and_shown(app, live_server, source_site, post):
+    _, path, target = post
+    source = source_site.page("/reply", reply_page(target, text="Great <b>post</b>, I agree!"))
+    response = send(live_server, source, target)
+    assert response.status_code == 201
+    settle(app)
+    [row] = rows(app)
+    assert row.response_type == "reply"
+    assert (row.author_name, row.author_url, row.author_photo) == (
+        "Alice Example", "https://alice.example/", "https://alice.example/me.jpg")
+    assert row.content == "Great post, I agree!"
+    soup = BeautifulSoup(requests.get(live_server.url + path, timeout=10).text, "lxml")
+    [item] = soup.select("li.webmention")
+    assert item.select_one(".h-card .p-name").get_text(strip=True) == "Alice Example"
+    assert item.select_one(".h-card .u-photo")["src"] == "https://alice.example/me.jpg"
+    assert item.select_one(".p-content").get_text(strip=True) == "Great post, I agree!"
+
+
+def test_likes_are_shown_compactly(app, live_server, source_site, post):
+    _, path, target = post
+    for n, name in enumerate(["Alice", "Bob", "Carol"]):
+        html = reply_page(target, prop="u-like-of", text="").replace("Alice Example", name)
+        response = send(live_server, source_site.page(f"/like{n}", html), target)
+        assert response.status_code == 201
+        settle(app)
+    assert [r.response_type for r in rows(app)] == ["like"] * 3
+    soup = BeautifulSoup(requests.get(live_server.url + path, timeout=10).text, "lxml")
+    assert soup.select("li.webmention") == []  # not shown as (empty) comments
+    [likes] = soup.select(".webmention-reactions.reactions-like")
+    assert likes.select_one(".reactions-count").get_text(strip=True) == "3 likes"
+    assert [img["alt"] for img in likes.select("img.u-photo")] == ["Alice", "Bob", "Carol"]
+    assert "No Comments" in soup.select_one(".comments-title").get_text()
+
+
+def test_repost_type(app, live_server, source_site, post):
+    _, path, target = post
+    send(live_server, source_site.page("/r", reply_page(target, prop="u-repost-of")), target)
+    settle(app)
+    assert [r.response_type for r in rows(app)] == ["repost"]
+    soup = BeautifulSoup(requests.get(live_server.url + path, timeout=10).text, "lxml")
+    assert soup.select_one(".reactions-repost .reactions-count").get_text(strip=True) == "1 repost"
+
+
+# --------------------------------------------------------------------------- update and delete
+
+
+def test_resend_updates_the_comment(app, live_server, source_site, post):
+    _, _, target = post
+    source = source_site.page("/reply", reply_page(target, text="First version"))
+    send(live_server, source, target)
+    settle(app)
+    [first] = rows(app)
+    source_site.page("/reply", reply_page(target, text="Second version"))
+    response = send(live_server, source, target)
+    assert response.status_code == 201
+    settle(app)
+    [row] = rows(app)
+    assert row.id == first.id and row.content == "Second version"
+    assert "updated" in state(live_server, response)["message"]
+
+
+@pytest.mark.parametrize("gone", ["410", "404", "no link"])
+def test_resend_removes_when_gone(app, live_server, source_site, post, gone):
+    _, path, target = post
+    source = source_site.page("/reply", reply_page(target))
+    send(live_server, source, target)
+    settle(app)
+    assert len(rows(app)) == 1
+    if gone == "no link":
+        source_site.page("/reply", "<html><body><p>Nothing here now.</p></body></html>")
+    else:
+        source_site.page("/reply", "gone", status=int(gone))
+    response = send(live_server, source, target)
+    assert response.status_code == 201
+    settle(app)
+    assert rows(app) == []
+    data = state(live_server, response)
+    assert data["status"] == "refused" and "removed" in data["message"]
+    assert "Alice" not in requests.get(live_server.url + path, timeout=10).text
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def test_post_pages_advertise_the_endpoint(live_server, post):
+    _, path, _ = post
+    response = requests.get(live_server.url + path, timeout=10)
+    assert response.headers["Link"] == f'<{ENDPOINT}>; rel="webmention"'
+    assert response.links["webmention"]["url"] == ENDPOINT
+    soup = BeautifulSoup(response.text, "lxml")
+    assert soup.find("link", rel="webmention")["href"] == ENDPOINT
+
+
+def test_log_rows_carry_tokens(app, live_server, source_site, post):
+    _, _, target = post
+    response = send(live_server, source_site.page("/m", page(target)), target)
+    settle(app)
+    with app.app_context():
+        [entry] = db.session.scalars(select(LinkbackLog)).all()
+        assert entry.protocol == "webmention" and entry.token == response.headers["Location"].rsplit("/", 1)[1]
+
+
+def test_resend_with_a_server_error_keeps_the_comment(app, live_server, source_site, post):
+    _, _, target = post
+    source = source_site.page("/reply", reply_page(target))
+    send(live_server, source, target)
+    settle(app)
+    source_site.page("/reply", "oops", status=500)
+    response = send(live_server, source, target)
+    settle(app)
+    data = state(live_server, response)
+    assert data["status"] == "refused" and "500" in data["message"] and "removed" not in data["message"]
+    assert len(rows(app)) == 1
