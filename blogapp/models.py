@@ -233,6 +233,15 @@ class Comment(db.Model):
         }
 
 
+class Tombstone(db.Model):
+    """A post readers could once read that was deleted or unpublished: its address answers 410 Gone."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    removed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class LinkbackLog(db.Model):
     """What became of each linkback we fetched a source for: the admin's view of verification."""
 

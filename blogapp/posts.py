@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from .extensions import db
-from .models import Category, Post, PostStatus, Tag, utcnow
+from .models import Category, Post, PostStatus, Tag, Tombstone, utcnow
 from .text import render_post, slugify
 
 
@@ -71,6 +71,7 @@ def save_post(
     title = " ".join((title or "").split())
     if not title:
         raise PostError("A post needs a title.")
+    was_public = post is not None and post.is_published
     # No autoflush: the half-built post must not be written while slugs and terms are looked up.
     with db.session.no_autoflush:
         if post is None:
@@ -91,5 +92,23 @@ def save_post(
         else:
             post.status = PostStatus.DRAFT.value
             post.published_at = published_at
+    if was_public and not post.is_published:
+        _bury(post)
+    elif post.is_published:
+        db.session.execute(delete(Tombstone).where(Tombstone.slug == post.slug))
     db.session.flush()
     return post
+
+
+def _bury(post: Post) -> None:
+    """Remember that readers knew this address, so it answers 410 Gone rather than 404."""
+    stone = db.session.scalar(select(Tombstone).where(Tombstone.slug == post.slug)) or Tombstone(slug=post.slug)
+    stone.title, stone.removed_at = post.title, utcnow()
+    db.session.add(stone)
+
+
+def remove_post(post: Post) -> None:
+    """Delete a post and its thread; a post readers could see leaves a tombstone. The caller commits."""
+    if post.is_published:
+        _bury(post)
+    db.session.delete(post)

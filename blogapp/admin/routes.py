@@ -23,7 +23,7 @@ from ..models import (
     utcnow,
 )
 from ..moderation import ACTIONS, apply_action, set_status
-from ..posts import PostError, save_post, split_terms
+from ..posts import PostError, remove_post, save_post, split_terms
 from ..templating import local_time, site_zone
 from ..text import render_comment, render_post
 from . import bp
@@ -195,7 +195,7 @@ def posts_bulk():
     elif action == "delete":
         found = db.session.scalars(select(Post).where(Post.id.in_(ids))).all()
         for post in found:
-            db.session.delete(post)
+            remove_post(post)
         db.session.commit()
         flash(f"{len(found)} post(s) deleted.", "success")
     elif action in POST_BULK_ACTIONS:
@@ -287,7 +287,7 @@ def delete_post(post_id: int):
     post = _get_or_404(Post, post_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    db.session.delete(post)
+    remove_post(post)
     db.session.commit()
     flash(f"Deleted “{post.title}”.", "success")
     return redirect(url_for("admin.posts"))

@@ -8,7 +8,7 @@ from sqlalchemy import and_, extract, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..extensions import csrf, db, limiter
-from ..models import Category, Comment, CommentKind, CommentStatus, Post, Tag, utcnow
+from ..models import Category, Comment, CommentKind, CommentStatus, Post, Tag, Tombstone, utcnow
 from ..moderation import initial_status
 from ..templating import absolute_url, post_path, site_settings, site_zone
 from ..text import render_comment
@@ -130,7 +130,7 @@ def load_post(slug: str) -> Post | None:
 def post(year: int, month: int, day: int, slug: str):
     found = load_post(slug)
     if found is None:
-        abort(404)
+        return _gone_or_404(slug)
     canonical = post_path(found)
     if request.path != canonical:
         # Old or mistyped dates lead to the one stable address.
@@ -140,6 +140,14 @@ def post(year: int, month: int, day: int, slug: str):
     if reply_to:
         form.parent_id.data = str(reply_to)
     return render_post_page(found, form)
+
+
+def _gone_or_404(slug: str):
+    """A post that was deleted or unpublished answers 410 Gone with a short tombstone page."""
+    stone = db.session.scalar(select(Tombstone).where(Tombstone.slug == slug))
+    if stone is None:
+        abort(404)
+    return render_template("blog/gone.html", stone=stone), 410
 
 
 def render_post_page(post: Post, form: CommentForm, status: int = 200, form_error: str | None = None):
