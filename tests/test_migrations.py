@@ -15,6 +15,8 @@ def test_init_db_creates_the_schema_of_the_models(tmp_path, pg_schema):
     app = create_app({"TESTING": True, "SECRET_KEY": "k", "SITE_URL": "http://blog.test",
                       **database_config(tmp_path, pg_schema)}, instance_path=str(tmp_path / "i"))
     runner = app.test_cli_runner()
+    with app.app_context():
+        db.drop_all()  # other tests leave their (emptied) tables in the PostgreSQL schema
     try:
         result = runner.invoke(args=["init-db"])
         assert result.exit_code == 0, result.output
