@@ -28,6 +28,7 @@ def init_app(app: Flask) -> None:
     from .store import SqlLinkbackStore
 
     config = app.config
+    agent, site = user_agent(config), site_matcher(config)
     policy = FetchPolicy.from_settings(
         allowlist=config["LINKBACK_FETCH_ALLOWLIST"],
         allowed_ports=config["LINKBACK_FETCH_PORTS"],
@@ -36,16 +37,16 @@ def init_app(app: Flask) -> None:
         deadline=float(config["LINKBACK_FETCH_TIMEOUT"]),
         max_bytes=int(config["LINKBACK_FETCH_MAX_BYTES"]),
         max_redirects=int(config["LINKBACK_FETCH_MAX_REDIRECTS"]),
-        user_agent=user_agent(config),
+        user_agent=agent,
     )
     receiver = Receiver(
-        SqlLinkbackStore(app),
+        SqlLinkbackStore(app, site),
         GuardedFetcher(policy),
-        site_matcher(config),
+        site,
         budget=float(config["LINKBACK_VERIFY_BUDGET"]),
         max_in_flight=int(config["LINKBACK_MAX_IN_FLIGHT"]),
         verify_trackbacks=bool(config["TRACKBACK_VERIFY"]),
-        user_agent=user_agent(config),
+        user_agent=agent,
     )
     app.extensions["linkback_receiver"] = receiver
 

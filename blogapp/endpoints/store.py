@@ -22,6 +22,7 @@ from ..linkback.errors import (
     LinkbackError,
 )
 from ..linkback.receive import Claim, Mention, Target
+from ..linkback.urls import SiteMatcher
 from ..models import BlockedDomain, Comment, CommentKind, CommentStatus, LinkbackLog, Post, load_site_settings, utcnow
 from ..templating import permalink, site_request_context
 
@@ -36,19 +37,18 @@ def domain_and_parents(host: str) -> list[str]:
 
 
 class SqlLinkbackStore:
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask, site: SiteMatcher):
         self.app = app
+        self.site = site
 
     # ------------------------------------------------------------ local checks
 
     def resolve_target(self, url: str) -> Target:
-        from . import site_matcher
-
         with self.app.app_context(), site_request_context(self.app):
-            return self._resolve(url, site_matcher(self.app.config), for_pings=True)
+            return self._resolve(url, for_pings=True)
 
-    def _resolve(self, url: str, matcher, *, for_pings: bool) -> Target | Post:
-        path = matcher.local_path(url)
+    def _resolve(self, url: str, *, for_pings: bool) -> Target | Post:
+        path = self.site.local_path(url)
         if path is None:
             raise LinkbackError(TARGET_INVALID, "The target is not a page of this site.")
         adapter = self.app.url_map.bind("localhost")
@@ -170,15 +170,13 @@ class SqlLinkbackStore:
             entry.outcome, entry.fault_code, entry.message, entry.finished_at = outcome, code, message, utcnow()
 
     def _initial_status(self, mention: Mention) -> CommentStatus:
-        from . import site_matcher
-
         mode = self.app.config["LINKBACK_MODERATION"]
         if mode == "approve":
             return CommentStatus.APPROVED
         if mode == "hold":
             return CommentStatus.PENDING
         # hold-new-sources: a domain we already approved a linkback from, or our own site, is trusted.
-        if site_matcher(self.app.config).is_ours(mention.source):
+        if self.site.is_ours(mention.source):
             return CommentStatus.APPROVED
         host = (urlsplit(mention.source).hostname or "").lower()
         escaped = host.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -195,10 +193,8 @@ class SqlLinkbackStore:
 
     def pingbacks_of(self, url: str) -> list[str]:
         """The sources of a post's approved pingbacks (for ``pingback.extensions.getPingbacks``)."""
-        from . import site_matcher
-
         with self.app.app_context(), site_request_context(self.app):
-            post = self._resolve(url, site_matcher(self.app.config), for_pings=False)
+            post = self._resolve(url, for_pings=False)
             return list(db.session.scalars(
                 select(Comment.source_url).where(
                     Comment.post_id == post.id, Comment.kind == CommentKind.PINGBACK.value,

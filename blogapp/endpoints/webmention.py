@@ -187,10 +187,8 @@ def _remove(entry: LinkbackLog) -> bool:
 
 
 def _verify(entry: LinkbackLog) -> str:
-    from .store import SqlLinkbackStore
-
     receiver = current_app.extensions["linkback_receiver"]
-    store = receiver.store if isinstance(receiver.store, SqlLinkbackStore) else SqlLinkbackStore(current_app)
+    store = receiver.store
     target = store.resolve_target(entry.target_url)  # the post may have closed since
     headers = {"User-Agent": f"{receiver.user_agent}; verifying webmention from {entry.client_ip}",
                "Accept": "text/html, application/xhtml+xml;q=0.9"}

@@ -46,10 +46,8 @@ def pingback_get_pingbacks(url):
     """The URLs of the pages that pinged the post at url (approved pingbacks)."""
     if not isinstance(url, str):
         raise xmlrpc.client.Fault(INVALID_PARAMS, "pingback.extensions.getPingbacks takes one string: url")
-    from .store import SqlLinkbackStore
-
     try:
-        return SqlLinkbackStore(current_app._get_current_object()).pingbacks_of(url.strip())
+        return current_app.extensions["linkback_receiver"].store.pingbacks_of(url.strip())
     except LinkbackError as error:
         raise _fault(error) from None
 
