@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from flask_migrate import upgrade
 from sqlalchemy import func, inspect, select
 
+from . import outbound
 from .extensions import db
 from .models import Comment, Post, User
 from .posts import PostError, save_post
@@ -98,7 +99,9 @@ def init_app(app: Flask) -> None:
     @click.option("--draft", is_flag=True, help="Save as a draft instead of publishing now.")
     @click.option("--comments", type=OPEN_CLOSED, default="open", show_default=True)
     @click.option("--pings", type=OPEN_CLOSED, default="open", show_default=True)
-    def create_post(title, body, body_file, slug, categories, tags, draft, comments, pings):
+    @click.option("--send/--no-send", default=True, show_default=True,
+                  help="Tell the pages the post links to (Webmention, pingback, trackback).")
+    def create_post(title, body, body_file, slug, categories, tags, draft, comments, pings, send):
         """Create a post and print its permalink on the last line."""
         if (body is None) == (body_file is None):
             raise click.ClickException("give exactly one of --body and --body-file")
@@ -118,13 +121,63 @@ def init_app(app: Flask) -> None:
                 publish=not draft,
                 comments_open=comments == "open",
                 pings_open=pings == "open",
+                send_linkbacks=send,
             )
             db.session.commit()
         except PostError as exc:
             db.session.rollback()
             raise click.ClickException(str(exc)) from None
         click.echo(f"{'Draft saved' if draft else 'Published'}: {post.title}")
+        _send_or_queue(post)
         click.echo(permalink(post))
+
+    @command("send-pings")
+    @click.argument("slug", required=False)
+    @click.option("--retry-failed", is_flag=True, help="Also try again the pages that failed or offered no endpoint.")
+    def send_pings(slug, retry_failed):
+        """Send pending linkbacks now (of one post, or of all), with a progress bar.
+
+        Links of published posts that were never planned (imported posts, posts from before
+        sending existed) are found first.
+        """
+        posts = [_post_by_slug(slug)] if slug else db.session.scalars(select(Post).where(Post.visible())).all()
+        for post in posts:
+            if post.is_published or post.is_scheduled:
+                outbound.plan_after_save(post, was_public=post.is_published, changed=False, retry_failed=retry_failed)
+        db.session.commit()
+        rows = outbound.pending_rows(posts[0] if slug else None)
+        if not rows:
+            click.echo("Nothing to send.")
+            return
+        _send_rows(rows)
+
+    def _send_rows(rows) -> None:
+        outcomes = []
+        with click.progressbar(rows, label="Sending linkbacks", show_pos=True,
+                               item_show_func=lambda row: row.target_url[:60] if row is not None else None) as bar:
+            for row in bar:
+                target = row.target_url
+                outcome = outbound.send_now(row)
+                outcomes.append((target, outcome))
+        for target, outcome in outcomes:
+            if outcome is None:
+                click.echo(f"waiting     {target} (the post is scheduled)")
+            else:
+                click.echo(f"{outcome.outcome:<11} {outcome.protocol or '-':<10} {target}: {outcome.message}")
+        sent = sum(1 for _, outcome in outcomes if outcome is not None and outcome.ok)
+        click.echo(f"{sent} of {len(outcomes)} sent.")
+
+    def _send_or_queue(post: Post) -> None:
+        """A CLI process ends soon: with jobs in-process, send now; with RQ, leave it to the worker."""
+        from . import jobs
+
+        if isinstance(jobs.backend(), jobs.RQBackend):
+            if outbound.dispatch():
+                click.echo("Linkbacks queued for the worker.")
+            return
+        rows = outbound.pending_rows(post)
+        if rows and not post.is_scheduled:
+            _send_rows(rows)
 
     @command("set-discussion")
     @click.argument("slug")

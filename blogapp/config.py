@@ -45,7 +45,13 @@ DEFAULTS: dict[str, object] = {
     "LINKBACK_BODY_LIMIT": 65536,  # bytes of a pingback or trackback request we read
     "LINKBACK_RATE_LIMIT": "20 per minute;200 per hour",  # per client IP
     "LINKBACK_SOURCE_RATE_LIMIT": "10 per minute;100 per hour",  # per source host
-    # The guarded fetcher.
+    # Advertise and accept Webmentions (off: only pingbacks and trackbacks are taken).
+    "WEBMENTION_ENABLED": True,
+    # Sending: tell the pages our posts link to (each post also has its own switch).
+    "SEND_LINKBACKS": True,
+    # A link to another of our posts records a pingback there directly, approved.
+    "SELF_PINGS": True,
+    # The guarded fetcher (receiving and sending).
     "LINKBACK_FETCH_TIMEOUT": 10.0,  # total deadline of one fetch, redirects included
     "LINKBACK_CONNECT_TIMEOUT": 3.0,
     "LINKBACK_READ_TIMEOUT": 5.0,

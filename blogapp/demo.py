@@ -9,6 +9,9 @@ from datetime import timedelta
 
 from flask import current_app
 
+from sqlalchemy import select
+
+from . import outbound
 from .extensions import db
 from .models import Comment, CommentKind, CommentStatus, User, utcnow
 from .posts import save_post
@@ -152,15 +155,13 @@ def seed() -> int:
     )
     container = post(5, "The Fifty-Minute Hour Is a Container, Not a Cage", CONTAINER, ["Client Care"], ["boundaries", "sessions"])
 
-    # The later post links to the earlier one, and a blog pings its own posts: this is that pingback.
-    seasons_url = permalink(seasons)
-    db.session.add(Comment(
-        post=thriving, kind=CommentKind.PINGBACK.value, status=CommentStatus.APPROVED.value,
-        author_name=f"Seasons of Practice | {current_app.config['SITE_TITLE']}",
-        author_url=seasons_url, source_url=seasons_url, source_key=seasons_url,
-        content="[…] and it comes faster when the work in the busy seasons was good, as I wrote in Want a Thriving Practice? Do Good Work. If you are in a quiet season right now: it is not a verdict […]",
-        created_at=seasons.published_at + timedelta(minutes=1), ip="127.0.0.1",
-    ))
+    # The later post links to the earlier one, and a blog pings its own posts: sending it (a
+    # self-ping, no HTTP) makes the pingback "Seasons of Practice | A SMART PRACTICE" there.
+    db.session.commit()
+    for row in outbound.pending_rows(seasons):
+        outbound.send_now(row)
+    for ping in db.session.scalars(select(Comment).where(Comment.post_id == thriving.id, Comment.kind == CommentKind.PINGBACK.value)):
+        ping.created_at = seasons.published_at + timedelta(minutes=1)
 
     made: dict[str, Comment] = {}
     for key, parent, name, url, minutes, text in DISCUSSION:

@@ -132,13 +132,14 @@ def backend(app: Flask | None = None) -> ThreadBackend | RQBackend:
         raise RuntimeError("blogapp.jobs.init_app(app) was not called") from None
 
 
-def enqueue(name: str, *args, key: str | None = None, **kwargs) -> JobRecord:
+def enqueue(name: str, *args, key: str | None = None, delay: float = 0.0, **kwargs) -> JobRecord:
     """Record a job for the task ``name`` and hand it to the back end; needs an app context.
 
     Commits the current session first, so the job sees what the caller wrote. Arguments must
     be JSON-serialisable. With ``key``, an unfinished job with the same key is returned instead
-    of a new one (``key`` is never passed to the task). If the back end refuses the job (Redis
-    down), the record is returned failed.
+    of a new one (``key`` is never passed to the task). ``delay`` seconds from now the job is
+    due (``key`` and ``delay`` are never passed to the task). If the back end refuses the job
+    (Redis down), the record is returned failed.
     """
     if name not in TASKS:
         raise KeyError(f"no task named {name!r}")
@@ -149,7 +150,9 @@ def enqueue(name: str, *args, key: str | None = None, **kwargs) -> JobRecord:
     db.session.commit()
     if key is not None and (existing := _active_with_key(key)) is not None:
         return existing
-    record = JobRecord(name=name, key=key, args=payload, status=JobStatus.QUEUED.value, next_attempt_at=utcnow())
+    delay = max(0.0, float(delay))
+    record = JobRecord(name=name, key=key, args=payload, status=JobStatus.QUEUED.value,
+                       next_attempt_at=utcnow() + timedelta(seconds=delay))
     db.session.add(record)
     try:
         db.session.commit()
@@ -160,7 +163,7 @@ def enqueue(name: str, *args, key: str | None = None, **kwargs) -> JobRecord:
             raise
         return existing
     try:
-        runner.submit(record.id, attempt=1)
+        runner.submit(record.id, attempt=1, delay=delay)
     except Exception as exc:
         log.exception("job %s (%s) could not be queued", record.id, name)
         record.status = JobStatus.FAILED.value
@@ -196,6 +199,19 @@ class Retry(NamedTuple):
     delay: float  # seconds until it is due
 
 
+class Attempt(NamedTuple):
+    number: int  # 1 for the first run
+    last: bool  # no retry follows a transient failure of this one
+
+
+_current = threading.local()
+
+
+def current_attempt() -> Attempt | None:
+    """Inside a task: which attempt this is, so a task can tell a final failure from one that will be retried."""
+    return getattr(_current, "attempt", None)
+
+
 def run_job(record_id: int) -> Retry | None:
     """Run one attempt of a job, in an app context. Returns the retry to schedule, if any.
 
@@ -219,7 +235,11 @@ def run_job(record_id: int) -> Retry | None:
         if fn is None:
             raise LookupError(f"no task named {name!r} in this process")
         payload = json.loads(record.args)
-        result = fn(*payload.get("args", []), **payload.get("kwargs", {}))
+        _current.attempt = Attempt(record.attempts, record.attempts >= int(config["JOBS_MAX_ATTEMPTS"]))
+        try:
+            result = fn(*payload.get("args", []), **payload.get("kwargs", {}))
+        finally:
+            _current.attempt = None
         record = db.session.get(JobRecord, record_id)
         record.status = JobStatus.SUCCEEDED.value
         record.result = None if result is None else json.dumps(result, default=str)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     select,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -135,6 +136,8 @@ class Post(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     comments_open: Mapped[bool] = mapped_column(Boolean, default=True)
     pings_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Tell the pages this post links to (Webmention, pingback, trackback); off: send nothing.
+    send_linkbacks: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
 
     author: Mapped[User | None] = relationship()
@@ -263,6 +266,70 @@ class LinkbackLog(db.Model):
     token: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
 
     post: Mapped[Post | None] = relationship()
+
+
+class OutboundState(enum.StrEnum):
+    PENDING = "pending"  # to be sent (or sent again) by a job
+    SENT = "sent"
+    FAILED = "failed"
+    NO_ENDPOINT = "no-endpoint"  # the page takes no linkbacks
+    SKIPPED = "skipped"  # not sent on purpose: a home page, self-pings off, a removed link...
+
+
+class OutboundLink(db.Model):
+    """A page one of our posts links to (or did), and where telling it stands.
+
+    The row outlives its post (``post_id`` set NULL) until the Webmention that tells the
+    target the post is gone has been sent.
+    """
+
+    __table_args__ = (
+        CheckConstraint(_in("state", OutboundState), name="state"),
+        UniqueConstraint("post_id", "target_hash", name="uq_outbound_link_post_target"),
+        Index("ix_outbound_link_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("post.id", ondelete="SET NULL"))
+    source_url: Mapped[str] = mapped_column(String(2000))  # our permalink, as sent
+    target_url: Mapped[str] = mapped_column(String(2000))
+    target_hash: Mapped[str] = mapped_column(String(64))  # sha256 of target_url: a short unique key
+    linked: Mapped[bool] = mapped_column(Boolean, default=True)  # the post's current text links here
+    state: Mapped[str] = mapped_column(String(16), default=OutboundState.PENDING.value)
+    # The last attempt: the protocol found ("self" for our own posts), its endpoint, the HTTP
+    # status or fault code, and a message for people.
+    protocol: Mapped[str | None] = mapped_column(String(16))
+    endpoint: Mapped[str | None] = mapped_column(String(2000))
+    code: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text, default="")
+    # The protocol of the last success: pingbacks and trackbacks are not sent twice.
+    sent_protocol: Mapped[str | None] = mapped_column(String(16))
+    # Bumped whenever a send is asked for; a job sends one generation, so a later ask is not lost.
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    succeeded_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    attempt_log: Mapped[list[LinkbackAttempt]] = relationship(
+        back_populates="link", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="LinkbackAttempt.id.desc()",
+    )
+
+
+class LinkbackAttempt(db.Model):
+    """One try at telling a linked page about our post."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("outbound_link.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    protocol: Mapped[str | None] = mapped_column(String(16))
+    endpoint: Mapped[str | None] = mapped_column(String(2000))
+    outcome: Mapped[str] = mapped_column(String(16))  # sent | failed | no-endpoint | skipped
+    code: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text, default="")
+
+    link: Mapped[OutboundLink] = relationship(back_populates="attempt_log")
 
 
 class BlockedDomain(db.Model):

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
+from . import outbound
 from .extensions import db
 from .models import Category, Post, PostStatus, Tag, Tombstone, utcnow
 from .text import render_post, slugify
@@ -61,17 +62,21 @@ def save_post(
     published_at: datetime | None = None,
     comments_open: bool = True,
     pings_open: bool = True,
+    send_linkbacks: bool | None = None,
     author=None,
 ) -> Post:
-    """Create (``post`` None) or update a post; the caller commits.
+    """Create (``post`` None) or update a post; the caller commits, then calls ``outbound.dispatch()``.
 
     Publishing without a date publishes now; a future date schedules it. A published
-    post keeps its date (and so its permalink) unless a new date is given.
+    post keeps its date (and so its permalink) unless a new date is given. The pages the
+    post links to are planned for linkbacks (``blogapp.outbound``); ``send_linkbacks``
+    None keeps the post's switch as it is.
     """
     title = " ".join((title or "").split())
     if not title:
         raise PostError("A post needs a title.")
     was_public = post is not None and post.is_published
+    before = (post.title, post.body, post.status) if post is not None else None
     # No autoflush: the half-built post must not be written while slugs and terms are looked up.
     with db.session.no_autoflush:
         if post is None:
@@ -86,6 +91,8 @@ def save_post(
         post.tags = [_get_or_create(Tag, n) for n in tags]
         post.comments_open = comments_open
         post.pings_open = pings_open
+        if send_linkbacks is not None:
+            post.send_linkbacks = send_linkbacks
         if publish:
             post.status = PostStatus.PUBLISHED.value
             post.published_at = published_at or post.published_at or utcnow()
@@ -96,6 +103,9 @@ def save_post(
         _bury(post)
     elif post.is_published:
         db.session.execute(delete(Tombstone).where(Tombstone.slug == post.slug))
+    db.session.flush()
+    changed = before is None or before != (post.title, post.body, post.status) or (post.is_published and not was_public)
+    outbound.plan_after_save(post, was_public=was_public, changed=changed)
     db.session.flush()
     return post
 
@@ -109,6 +119,7 @@ def _bury(post: Post) -> None:
 
 def remove_post(post: Post) -> None:
     """Delete a post and its thread; a post readers could see leaves a tombstone. The caller commits."""
+    outbound.plan_removal(post)
     if post.is_published:
         _bury(post)
     db.session.delete(post)

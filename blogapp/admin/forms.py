@@ -59,6 +59,7 @@ class PostForm(FlaskForm):
     )
     comments_open = BooleanField("Allow comments", default=True)
     pings_open = BooleanField("Allow pingbacks and trackbacks on this page", default=True)
+    send_linkbacks = BooleanField("Tell the pages this post links to (Webmention, pingback, trackback)", default=True)
 
     def validate_published_at(self, field):
         if field.data is not None and field.data.year not in YEARS:

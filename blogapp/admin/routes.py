@@ -6,11 +6,14 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
+from .. import outbound
 from ..extensions import db, limiter, login_manager
 from ..models import (
     BlockedDomain,
+    OutboundLink,
+    OutboundState,
     LinkbackLog,
     Comment,
     CommentKind,
@@ -197,6 +200,7 @@ def posts_bulk():
         for post in found:
             remove_post(post)
         db.session.commit()
+        outbound.dispatch()
         flash(f"{len(found)} post(s) deleted.", "success")
     elif action in POST_BULK_ACTIONS:
         attr, value = POST_BULK_ACTIONS[action]
@@ -225,7 +229,39 @@ def _as_typed(value: datetime | None) -> datetime | None:
 
 def _post_form_response(form: PostForm, post: Post | None, status: int = 200):
     preview = render_post(form.body.data or "") if request.form.get("preview") else None
-    return render_template("admin/post_edit.html", form=form, post=post, preview=preview), status
+    links = []
+    if post is not None and post.id is not None:
+        links = db.session.scalars(
+            select(OutboundLink).where(OutboundLink.post_id == post.id)
+            .options(selectinload(OutboundLink.attempt_log))
+            .order_by(OutboundLink.linked.desc(), OutboundLink.id)
+        ).all()
+    return render_template("admin/post_edit.html", form=form, post=post, preview=preview, links=links), status
+
+
+@bp.route("/posts/<int:post_id>/linkbacks/<int:link_id>/send", methods=["POST"])
+@bp.route("/posts/<int:post_id>/linkbacks/send", methods=["POST"])
+def send_linkbacks_again(post_id: int, link_id: int | None = None):
+    """"Send again": one target, or every target the post links to now."""
+    post = _get_or_404(Post, post_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if not post.is_published:
+        flash("Only a published post sends linkbacks.", "warning")
+        return redirect(url_for("admin.edit_post", post_id=post.id) + "#linkbacks")
+    query = select(OutboundLink).where(OutboundLink.post_id == post.id)
+    query = query.where(OutboundLink.id == link_id) if link_id is not None else query.where(
+        OutboundLink.linked.is_(True), OutboundLink.state != OutboundState.SKIPPED.value)
+    rows = db.session.scalars(query).all()
+    if link_id is not None and not rows:
+        abort(404)
+    for row in rows:
+        outbound.ask_again(row)
+    db.session.commit()
+    outbound.dispatch()
+    flash(f"Sending again to {rows[0].target_url}." if link_id is not None else f"Sending again to {len(rows)} page(s).",
+          "success")
+    return redirect(url_for("admin.edit_post", post_id=post.id) + "#linkbacks")
 
 
 @bp.route("/posts/new", methods=["GET", "POST"])
@@ -244,6 +280,7 @@ def edit_post(post_id: int | None = None):
         form.published_at.data = local.replace(tzinfo=None) if local else None
         form.comments_open.data = post.comments_open
         form.pings_open.data = post.pings_open
+        form.send_linkbacks.data = post.send_linkbacks
     if request.method == "GET":
         return _post_form_response(form, post)
     if not form.validate_on_submit():
@@ -266,6 +303,7 @@ def edit_post(post_id: int | None = None):
             published_at=published_at,
             comments_open=form.comments_open.data,
             pings_open=form.pings_open.data,
+            send_linkbacks=form.send_linkbacks.data,
             author=current_user._get_current_object(),
         )
         db.session.commit()
@@ -273,6 +311,7 @@ def edit_post(post_id: int | None = None):
         db.session.rollback()
         form.title.errors.append(str(exc))
         return _post_form_response(form, post, 400)
+    outbound.dispatch()
     if saved.is_scheduled:
         flash(f"Scheduled for {local_time(saved.published_at):%B %-d, %Y at %H:%M}.", "success")
     elif saved.is_published:
@@ -289,6 +328,7 @@ def delete_post(post_id: int):
         abort(400)
     remove_post(post)
     db.session.commit()
+    outbound.dispatch()
     flash(f"Deleted “{post.title}”.", "success")
     return redirect(url_for("admin.posts"))
 

@@ -188,7 +188,8 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
         reactions=[(kind, reactions[kind]) for kind in WEBMENTION_REACTIONS if kind in reactions],
     )
     response = make_response(html, status)
-    response.headers["Link"] = f'<{absolute_url(url_for("linkback.webmention_endpoint"))}>; rel="webmention"'
+    if current_app.config["WEBMENTION_ENABLED"]:
+        response.headers["Link"] = f'<{absolute_url(url_for("linkback.webmention_endpoint"))}>; rel="webmention"'
     # Pingback 1.0 discovery: an absolute X-Pingback header (WordPress looks for it with HEAD first).
     response.headers["X-Pingback"] = absolute_url(url_for("linkback.xmlrpc_endpoint"))
     return response

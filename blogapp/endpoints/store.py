@@ -47,6 +47,13 @@ class SqlLinkbackStore:
         with self.app.app_context(), site_request_context(self.app):
             return self._resolve(url, for_pings=True)
 
+    def resolve_post(self, url: str, *, for_pings: bool) -> Target | Post:
+        """The post at ``url`` (in an app context): a ``Target`` if ``for_pings``, else the Post.
+
+        Raises ``LinkbackError`` 32 or 33 as a pingback to ``url`` would get.
+        """
+        return self._resolve(url, for_pings=for_pings)
+
     def _resolve(self, url: str, *, for_pings: bool) -> Target | Post:
         path = self.site.local_path(url)
         if path is None:

@@ -70,6 +70,8 @@ def _read_form() -> dict[str, str]:
 @bp.route("/webmention", methods=["POST"])
 @csrf.exempt
 def webmention_endpoint():
+    if not current_app.config["WEBMENTION_ENABLED"]:
+        return _text("This site does not accept Webmentions.", 404)
     try:
         fields = _read_form()
     except ValueError as exc:

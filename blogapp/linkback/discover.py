@@ -37,7 +37,7 @@ from .verify import decode_html
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Endpoint", "discover", "find_pingback", "find_trackback", "find_webmention", "parse_link_header"]
+__all__ = ["Endpoint", "discover", "endpoint_of", "find_pingback", "find_trackback", "find_webmention", "parse_link_header"]
 
 _HTML_SPACE = " \t\n\r\f"  # ASCII whitespace, stripped from an href as HTML does
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]*")
@@ -62,13 +62,18 @@ def discover(fetcher: GuardedFetcher, target_url: str) -> Endpoint | None:
     except FetchError as exc:
         log.info("no linkback endpoint for %s: %s", target_url, exc.message)
         return None
+    return endpoint_of(page)
+
+
+def endpoint_of(page: FetchResult) -> Endpoint | None:
+    """The best endpoint a fetched target page offers: Webmention, else pingback, else trackback."""
     soup = _parse(page)  # once, for all three
     for protocol, finder in (("webmention", _find_webmention), ("pingback", _find_pingback),
                              ("trackback", _find_trackback)):
         url = finder(page, soup)
         if url:
             return Endpoint(protocol, url)
-    log.debug("no linkback endpoint offered by %s (fetched %s)", target_url, page.url)
+    log.debug("no linkback endpoint offered by %s", page.url)
     return None
 
 

@@ -34,12 +34,18 @@ _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 
 
 class FetchError(Exception):
-    """The page could not be had; ``refused`` when our guard said no (nothing was sent)."""
+    """The page could not be had; ``refused`` when our guard said no (nothing was sent).
 
-    def __init__(self, message: str, *, refused: bool = False):
+    ``status`` is the HTTP status when the server answered with an error; ``transient`` says
+    that trying again later may work (a timeout, a lost connection, a 5xx or 429 answer).
+    """
+
+    def __init__(self, message: str, *, refused: bool = False, status: int | None = None, transient: bool = False):
         super().__init__(message)
         self.message = message
         self.refused = refused
+        self.status = status
+        self.transient = transient or (status is not None and (status == 429 or 500 <= status <= 599))
 
 
 @dataclass
@@ -283,21 +289,55 @@ class GuardedFetcher:
         A response that is not HTML or XHTML raises, unless ``html_only=False``: then it is
         returned with its status and headers and an empty body (the body is never read).
         """
+        return self._guarded(lambda deadline: self._fetch(url, headers or {}, deadline, html_only))
+
+    def post(self, url: str, data: bytes, *, content_type: str, accept: str = "*/*",
+             headers: dict[str, str] | None = None) -> FetchResult:
+        """POST ``data`` to ``url`` within the same policy (a linkback we send). Raises ``FetchError``.
+
+        Any status is returned (the caller reads a 4xx answer's message), with the body of any
+        content type up to ``max_bytes``. 307 and 308 are followed with the same body, each hop
+        checked again; other redirects are returned as they are (a POST must not turn into a GET).
+        """
+        extra = {"Content-Type": content_type, "Accept": accept, **(headers or {})}
+        return self._guarded(lambda deadline: self._post(url, data, extra, deadline))
+
+    def _guarded(self, work) -> FetchResult:
         deadline = _Deadline(self.policy.deadline)
         try:
-            return self._fetch(url, headers or {}, deadline, html_only)
+            return work(deadline)
         except FetchError:
             raise
         except (requests.RequestException, Urllib3Error) as exc:  # the body is read from urllib3 directly
             if deadline.expired:
-                raise FetchError(f"the page took longer than {self.policy.deadline:g} s") from None
-            raise FetchError(f"the page could not be fetched: {_short(exc)}") from None
+                raise FetchError(f"the page took longer than {self.policy.deadline:g} s", transient=True) from None
+            raise FetchError(f"the page could not be fetched: {_short(exc)}", transient=True) from None
         except OSError as exc:
             if deadline.expired:
-                raise FetchError(f"the page took longer than {self.policy.deadline:g} s") from None
-            raise FetchError(f"the page could not be fetched: {exc}") from None
+                raise FetchError(f"the page took longer than {self.policy.deadline:g} s", transient=True) from None
+            raise FetchError(f"the page could not be fetched: {exc}", transient=True) from None
         finally:
             deadline.cancel()
+
+    def _post(self, url: str, data: bytes, headers: dict[str, str], deadline: _Deadline) -> FetchResult:
+        redirects: list[str] = []
+        while True:
+            _host, _port, address = self.check_url(url)
+            response = self._request(url, address, headers, deadline, method="POST", data=data)
+            try:
+                if response.status_code in (307, 308) and "location" in response.headers:
+                    if len(redirects) >= self.policy.max_redirects:
+                        raise FetchError(f"more than {self.policy.max_redirects} redirects")
+                    redirects.append(url)
+                    url = urljoin(url, response.headers["location"])
+                    continue
+                result = FetchResult(url=url, status=response.status_code,
+                                     headers={k.lower(): v for k, v in response.headers.items()},
+                                     body=b"", redirects=redirects)
+                result.body, result.truncated = self._read_body(response, deadline)
+                return result
+            finally:
+                response.close()
 
     def _fetch(self, url: str, headers: dict[str, str], deadline: _Deadline, html_only: bool = True) -> FetchResult:
         redirects: list[str] = []
@@ -312,7 +352,7 @@ class GuardedFetcher:
                     url = urljoin(url, response.headers["location"])
                     continue
                 if response.status_code >= 400:
-                    raise FetchError(f"the page answered HTTP {response.status_code}")
+                    raise FetchError(f"the page answered HTTP {response.status_code}", status=response.status_code)
                 result = FetchResult(url=url, status=response.status_code,
                                      headers={k.lower(): v for k, v in response.headers.items()},
                                      body=b"", redirects=redirects)
@@ -325,7 +365,8 @@ class GuardedFetcher:
             finally:
                 response.close()
 
-    def _request(self, url, address, headers, deadline: _Deadline) -> requests.Response:
+    def _request(self, url, address, headers, deadline: _Deadline, *, method: str = "GET",
+                 data: bytes | None = None) -> requests.Response:
         session = requests.Session()
         session.trust_env = False  # no proxies from the environment: they would undo the pinning
         adapter = _PinnedAdapter(address, deadline)
@@ -333,8 +374,10 @@ class GuardedFetcher:
         session.mount("https://", adapter)
         remaining = max(deadline.remaining(), 0.01)
         try:
-            return session.get(
+            return session.request(
+                method,
                 url,
+                data=data,
                 headers={"User-Agent": self.policy.user_agent, "Accept": "text/html, application/xhtml+xml;q=0.9",
                          "Accept-Encoding": "gzip, deflate", **headers},
                 allow_redirects=False,
@@ -358,7 +401,7 @@ class GuardedFetcher:
         body = bytearray()
         for chunk in response.raw.stream(16384, decode_content=False):
             if deadline.expired:
-                raise FetchError(f"the page took longer than {self.policy.deadline:g} s")
+                raise FetchError(f"the page took longer than {self.policy.deadline:g} s", transient=True)
             if inflater is not None:
                 # max_length bounds what one compressed chunk may expand to: no decompression bombs.
                 try:
@@ -369,7 +412,7 @@ class GuardedFetcher:
             if len(body) > limit:
                 return bytes(body[:limit]), True
         if deadline.expired:  # the deadline shut the socket: that reads as the end of the body
-            raise FetchError(f"the page took longer than {self.policy.deadline:g} s")
+            raise FetchError(f"the page took longer than {self.policy.deadline:g} s", transient=True)
         return bytes(body), False
 
 
