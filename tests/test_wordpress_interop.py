@@ -27,10 +27,11 @@ from bs4 import BeautifulSoup
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from blogapp import create_app
+from blogapp import create_app, jobs, outbound
 from blogapp.extensions import db
-from blogapp.models import Comment, CommentKind, CommentStatus
-from blogapp.templating import site_request_context
+from blogapp.models import Comment, CommentKind, CommentStatus, OutboundLink, Post
+from blogapp.posts import save_post
+from blogapp.templating import post_path, site_request_context
 from conftest import database_config
 from helpers import make_post
 
@@ -173,6 +174,7 @@ def blog(wordpress, tmp_path, pg_schema):
         server.server_close()
         thread.join(5)
         app.extensions["linkback_receiver"].shutdown()
+        app.extensions["jobs"].shutdown()
         with app.app_context():
             db.session.remove()
             db.drop_all()
@@ -370,3 +372,40 @@ def test_our_post_as_pingback_source_to_wordpress(blog):
     finally:
         server("close")()
     assert again.value.faultCode == 48
+
+
+def test_publishing_on_blogapp_pings_wordpress(blog):
+    """Our own sender, end to end: publish, discover WordPress's X-Pingback, pingback.ping, verified there."""
+    wp = publish(unique_title("wp target of our sender"), "<p>A WordPress post we will link to.</p>", "--no-pings")
+    title = unique_title("our published post")
+    http_log, incoming = LogTail("http.log"), LogTail("incoming.log")
+    with blog.app.app_context(), site_request_context(blog.app):
+        post = save_post(None, title=title, publish=True,
+                         body=f"Before the link, [a WordPress post]({wp['permalink']}), after the link.")
+        db.session.commit()
+        ours = blog.url + post_path(post)
+        outbound.dispatch()
+        assert jobs.wait_idle(30, app=blog.app)
+        row = db.session.scalar(select(OutboundLink).where(OutboundLink.post_id == post.id))
+        state = (row.state, row.protocol, row.endpoint, row.message)
+    assert state[:3] == ("sent", "pingback", WP_XMLRPC), f"{state}\n{explain(http_log, incoming)}"
+
+    # WordPress fetched our permalink exactly as we sent it, and it answered 200 (no redirect).
+    fetches = [e for e in http_log.entries() if e.get("method") == "GET" and e.get("url") == ours]
+    assert fetches and fetches[0].get("status") == 200, explain(http_log)
+    found = [c for c in wp_comments(wp["id"]) if c["type"] == "pingback"]
+    assert len(found) == 1, f"{found}\n{explain(http_log, incoming)}"
+    assert found[0]["author_url"] == ours
+    assert found[0]["author"] == f"{title} | {OUR_SITE_TITLE}"
+    assert "a WordPress post" in found[0]["content"], found[0]
+
+    # An update does not ping WordPress again (a registered pingback stays registered).
+    with blog.app.app_context(), site_request_context(blog.app):
+        post = db.session.get(Post, post.id)
+        save_post(post, title=title, publish=True, body=post.body + "\n\nAn added paragraph.")
+        db.session.commit()
+        outbound.dispatch()
+        assert jobs.wait_idle(30, app=blog.app)
+        row = db.session.scalar(select(OutboundLink).where(OutboundLink.post_id == post.id))
+        assert row.attempts == 1
+    assert len([c for c in wp_comments(wp["id"]) if c["type"] == "pingback"]) == 1
