@@ -302,6 +302,11 @@ def test_log_rows_carry_tokens(app, live_server, source_site, post):
         assert entry.protocol == "webmention" and entry.token == response.headers["Location"].rsplit("/", 1)[1]
 
 
+QUICK_RETRIES = {"LINKBACK_FETCH_ALLOWLIST": ["127.0.0.0/8"], "LINKBACK_MODERATION": "approve",
+                 "JOBS_MAX_ATTEMPTS": 3, "JOBS_BACKOFF_BASE": 0.05, "JOBS_BACKOFF_MAX": 0.1}
+
+
+@pytest.mark.parametrize("config_overrides", [QUICK_RETRIES])
 def test_resend_with_a_server_error_keeps_the_comment(app, live_server, source_site, post):
     _, _, target = post
     source = source_site.page("/reply", reply_page(target))
@@ -313,3 +318,62 @@ def test_resend_with_a_server_error_keeps_the_comment(app, live_server, source_s
     data = state(live_server, response)
     assert data["status"] == "refused" and "500" in data["message"] and "removed" not in data["message"]
     assert len(rows(app)) == 1
+    # Tried as often as JOBS_MAX_ATTEMPTS allows: a server error may pass.
+    assert len([r for r in source_site.requests if r.path == "/reply"]) == 1 + 3
+
+
+@pytest.mark.parametrize("config_overrides", [QUICK_RETRIES])
+def test_a_source_that_fails_for_a_moment_is_verified_on_a_retry(app, live_server, source_site, post):
+    _, _, target = post
+    answers = [503, 200]
+
+    def flaky(request):
+        status = answers.pop(0) if answers else 200
+        return status, {"Content-Type": "text/html"}, page(target) if status == 200 else "busy"
+
+    source = source_site.handler("/flaky", flaky)
+    response = send(live_server, source, target)
+    settle(app)
+    assert state(live_server, response)["status"] == "verified"
+    assert [r.kind for r in rows(app)] == ["webmention"]
+
+
+@pytest.mark.parametrize("kind,body,links", [
+    ("text/plain", "I liked {target} a lot.", True),
+    ("text/plain", "I liked a post on that blog.", False),
+    ("application/json", '{{"items": [{{"url": "https://other.example/", "in-reply-to": ["{target}"]}}]}}', True),
+    ("application/json", '{{"note": "the post at blog.test"}}', False),
+])
+def test_plain_text_and_json_sources(app, live_server, source_site, post, kind, body, links):
+    _, _, target = post
+    source = source_site.page("/doc", body.format(target=target), content_type=f"{kind}; charset=utf-8")
+    response = send(live_server, source, target)
+    settle(app)
+    assert state(live_server, response)["status"] == ("verified" if links else "refused")
+    stored = rows(app)
+    assert [(r.kind, r.response_type, r.source_url) for r in stored] == ([("webmention", "mention", source)] if links else [])
+
+
+def test_a_page_whose_meta_status_says_410_is_removed(app, live_server, source_site, post):
+    _, _, target = post
+    source = source_site.page("/reply", reply_page(target))
+    send(live_server, source, target)
+    settle(app)
+    assert len(rows(app)) == 1
+    source_site.page("/reply", f'<html><head><meta http-equiv="Status" content="410 Gone"></head>'
+                               f'<body><p>Deleted. It once linked to <a href="{target}">the post</a>.</p></body></html>')
+    response = send(live_server, source, target)
+    settle(app)
+    assert rows(app) == []
+    assert "removed" in state(live_server, response)["message"]
+
+
+@pytest.mark.parametrize("config_overrides", [{"WEBMENTION_ENABLED": False}])
+def test_webmention_can_be_turned_off(app, live_server, source_site, post):
+    _, path, target = post
+    response = requests.get(live_server.url + path, timeout=10)
+    assert "Link" not in response.headers and response.headers["X-Pingback"]
+    assert not BeautifulSoup(response.text, "lxml").find("link", rel="webmention")
+    answer = send(live_server, source_site.page("/m", page(target)), target)
+    assert answer.status_code == 404 and "does not accept Webmentions" in answer.text
+    assert source_site.requests == []

@@ -10,8 +10,8 @@ microformats. One comment per (post, source): a resend updates it, a source that
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-import re
 import secrets
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from .. import jobs
 from ..extensions import csrf, db
 from ..linkback.errors import ACCESS_DENIED, NO_LINK, SOURCE_NOT_FOUND, LinkbackError
-from ..linkback.fetch import FetchError
+from ..linkback.fetch import HTML_TYPES, FetchError
 from ..linkback.receive import Mention
 from ..linkback.urls import is_http_url, source_key
 from ..linkback.verify import cap, decode_html, squash
@@ -41,6 +41,8 @@ LINKING = {"a": "href", "img": "src", "video": "src", "audio": "src", "source": 
 RESPONSE_PROPERTIES = (("in-reply-to", "reply"), ("like-of", "like"), ("repost-of", "repost"),
                        ("bookmark-of", "bookmark"))
 REACTIONS = ("like", "repost", "bookmark")  # shown compactly, not as comments
+# What a source may be (Webmention §3.2.2): HTML is read with microformats; text and JSON for the URL.
+SOURCE_TYPES = (*HTML_TYPES, "text/plain", "application/json")
 
 
 def _text(message: str, status: int) -> Response:
@@ -161,6 +163,9 @@ def verify(log_id: int) -> str:
         return "nothing to do"
     try:
         outcome = _verify(entry)
+    except jobs.TransientJobError:
+        db.session.rollback()
+        raise  # the entry stays "verifying"; the job is tried again later
     except LinkbackError as error:
         # Only a source that is gone or no longer links takes its stored Webmention away with it.
         removed = _remove(entry) if getattr(error, "gone", False) else False
@@ -193,13 +198,15 @@ def _verify(entry: LinkbackLog) -> str:
     store = receiver.store
     target = store.resolve_target(entry.target_url)  # the post may have closed since
     headers = {"User-Agent": f"{receiver.user_agent}; verifying webmention from {entry.client_ip}",
-               "Accept": "text/html, application/xhtml+xml;q=0.9"}
+               "Accept": "text/html, application/xhtml+xml;q=0.9, application/json;q=0.5, text/plain;q=0.4"}
     try:
-        page = receiver.fetcher.fetch(entry.source_url, headers=headers)
+        page = receiver.fetcher.fetch(entry.source_url, headers=headers, types=SOURCE_TYPES)
     except FetchError as exc:
-        status = re.search(r"HTTP (\d{3})", exc.message)
-        if status and status.group(1) in ("404", "410"):
-            raise _gone(LinkbackError(SOURCE_NOT_FOUND, f"The source answered HTTP {status.group(1)}.")) from None
+        if exc.status in (404, 410):
+            raise _gone(LinkbackError(SOURCE_NOT_FOUND, f"The source answered HTTP {exc.status}.")) from None
+        attempt = jobs.current_attempt()
+        if exc.transient and attempt is not None and not attempt.last:
+            raise jobs.TransientJobError(exc.message, status=exc.status) from None
         raise LinkbackError(SOURCE_NOT_FOUND, f"The source page could not be fetched: {exc.message}") from None
 
     site = receiver.site
@@ -209,14 +216,25 @@ def _verify(entry: LinkbackLog) -> str:
         return site.local_path(url) in target_paths
 
     text = decode_html(page.body, page.charset)
-    soup = BeautifulSoup(text, "lxml")
-    base_tag = soup.find("base", href=True)
-    base = urljoin(page.url, base_tag["href"].strip()) if base_tag else page.url
-    if not any(_links(base, el.get(attr, ""), is_target) for el in soup.find_all(list(LINKING))
-               for attr in [LINKING[el.name]]):
-        raise _gone(LinkbackError(NO_LINK, "The source page does not link to the target."))
-
-    reading = read_mf2(text, page.url, is_target)
+    if page.content_type in HTML_TYPES:
+        soup = BeautifulSoup(text, "lxml")
+        if _says_gone(soup):
+            raise _gone(LinkbackError(SOURCE_NOT_FOUND, "The source page says it is gone (HTTP-equiv status 410)."))
+        base_tag = soup.find("base", href=True)
+        base = urljoin(page.url, base_tag["href"].strip()) if base_tag else page.url
+        if not any(_links(base, el.get(attr, ""), is_target) for el in soup.find_all(list(LINKING))
+                   for attr in [LINKING[el.name]]):
+            raise _gone(LinkbackError(NO_LINK, "The source page does not link to the target."))
+        reading = read_mf2(text, page.url, is_target)
+    else:
+        # Webmention §3.2.2: a plain-text source must contain the target URL; a JSON one must
+        # have it as a value. Such a source has no microformats: it is a plain mention.
+        targets = {entry.target_url, target.url}
+        found = (any(t in text for t in targets) if page.content_type == "text/plain"
+                 else _json_mentions(text, targets, is_target))
+        if not found:
+            raise _gone(LinkbackError(NO_LINK, "The source does not mention the target URL."))
+        reading = {"author_name": "", "author_url": "", "author_photo": "", "content": "", "type": "mention"}
     key = source_key(entry.source_url)
     comment = db.session.scalar(select(Comment).where(Comment.post_id == target.post_id, Comment.source_key == key))
     mention = Mention(protocol="webmention", source=entry.source_url, target=entry.target_url, client_ip=entry.client_ip)
@@ -239,6 +257,34 @@ def _verify(entry: LinkbackLog) -> str:
     verb = "updated" if updated else "stored"
     _finish(entry, "accepted", f"Verified; {verb} as a {reading['type']} ({comment.status}).", comment_id=comment.id)
     return "verified"
+
+
+def _says_gone(soup: BeautifulSoup) -> bool:
+    """``<meta http-equiv="Status" content="410 Gone">``: a static page's way of answering 410."""
+    for meta in soup.find_all("meta", attrs={"http-equiv": True, "content": True}):
+        if meta["http-equiv"].strip().lower() == "status" and meta["content"].strip().startswith("410"):
+            return True
+    return False
+
+
+def _json_mentions(text: str, targets: set[str], is_target) -> bool:
+    """Whether any string value in the JSON document is the target URL."""
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    stack, seen = [document], 0
+    while stack and seen < 100_000:  # bounded: a 1 MB document cannot keep us long
+        value = stack.pop()
+        seen += 1
+        if isinstance(value, str):
+            if value in targets or (value.startswith(("http://", "https://")) and _links("", value, is_target)):
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def _gone(error: LinkbackError) -> LinkbackError:

@@ -283,13 +283,15 @@ class GuardedFetcher:
 
     # ---------------------------------------------------------------- fetching
 
-    def fetch(self, url: str, *, headers: dict[str, str] | None = None, html_only: bool = True) -> FetchResult:
+    def fetch(self, url: str, *, headers: dict[str, str] | None = None, html_only: bool = True,
+              types: tuple[str, ...] = HTML_TYPES) -> FetchResult:
         """GET ``url`` within the policy. Raises ``FetchError``.
 
-        A response that is not HTML or XHTML raises, unless ``html_only=False``: then it is
-        returned with its status and headers and an empty body (the body is never read).
+        The body is read when the response's type is one of ``types`` (HTML or XHTML unless
+        told otherwise). Any other type raises, unless ``html_only=False``: then it is returned
+        with its status and headers and an empty body (the body is never read).
         """
-        return self._guarded(lambda deadline: self._fetch(url, headers or {}, deadline, html_only))
+        return self._guarded(lambda deadline: self._fetch(url, headers or {}, deadline, html_only, types))
 
     def post(self, url: str, data: bytes, *, content_type: str, accept: str = "*/*",
              headers: dict[str, str] | None = None) -> FetchResult:
@@ -339,7 +341,8 @@ class GuardedFetcher:
             finally:
                 response.close()
 
-    def _fetch(self, url: str, headers: dict[str, str], deadline: _Deadline, html_only: bool = True) -> FetchResult:
+    def _fetch(self, url: str, headers: dict[str, str], deadline: _Deadline, html_only: bool = True,
+               types: tuple[str, ...] = HTML_TYPES) -> FetchResult:
         redirects: list[str] = []
         while True:
             _host, _port, address = self.check_url(url)
@@ -356,7 +359,7 @@ class GuardedFetcher:
                 result = FetchResult(url=url, status=response.status_code,
                                      headers={k.lower(): v for k, v in response.headers.items()},
                                      body=b"", redirects=redirects)
-                if result.content_type not in HTML_TYPES:
+                if result.content_type not in types:
                     if not html_only:
                         return result  # headers only: the body stays unread
                     raise FetchError(f"the page is not HTML ({result.content_type or 'no content type'})")
