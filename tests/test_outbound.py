@@ -22,7 +22,8 @@ from blogapp.extensions import db
 from blogapp.models import Comment, CommentStatus, LinkbackAttempt, OutboundLink, Post, utcnow
 from blogapp.posts import remove_post, save_post
 from blogapp import outbound
-from conftest import csrf_token
+from conftest import TEST_REDIS_URL, csrf_token
+from test_jobs import signals_kept
 
 SITE = "http://blog.test"
 
@@ -376,3 +377,38 @@ def test_create_post_sends_before_printing_the_permalink(app, ctx, remote, runne
     assert result.output.strip().splitlines()[-1].startswith(SITE + "/")
     quiet = runner.invoke(args=["create-post", "--title", "Quiet CLI post", "--body", f"[wm]({wm})", "--no-send"])
     assert quiet.exit_code == 0 and len(remote.webmentions) == 1
+
+
+# ---------------------------------------------------------------- on Redis (RQ)
+
+RQ_QUEUE = "blogapp-test-outbound-" + __import__("secrets").token_hex(4)
+
+
+@pytest.mark.skipif(not TEST_REDIS_URL, reason="the RQ back end needs Redis: set TEST_REDIS_URL")
+@pytest.mark.parametrize("config_overrides", [{
+    "LINKBACK_FETCH_ALLOWLIST": ["127.0.0.0/8"], "JOBS_BACKEND": "rq", "REDIS_URL": TEST_REDIS_URL, "JOBS_QUEUE": RQ_QUEUE,
+}])
+def test_with_rq_the_cli_queues_and_the_worker_sends(app, ctx, remote, runner):
+    import redis
+
+    wm = remote.webmention_page("/wm")
+    try:
+        result = runner.invoke(args=["create-post", "--title", "Queued", "--body", f"[wm]({wm})"])
+        assert result.exit_code == 0, result.output
+        assert "Linkbacks queued for the worker." in result.output
+        assert remote.webmentions == []  # nothing sent by the CLI process itself
+        with signals_kept():  # RQ's worker installs its own SIGINT/SIGTERM handlers
+            worker = runner.invoke(args=["worker", "--burst", "--name", f"{RQ_QUEUE}-worker"])
+        assert worker.exit_code == 0, worker.output
+        assert len(remote.webmentions) == 1
+        db.session.expire_all()
+        assert db.session.scalar(select(OutboundLink)).state == "sent"
+    finally:
+        conn = redis.Redis.from_url(TEST_REDIS_URL)
+        for key in conn.scan_iter(match=f"*{RQ_QUEUE}*", count=1000):
+            conn.delete(key)
+        for members_of in ("rq:queues", "rq:workers"):
+            for member in conn.smembers(members_of):
+                if RQ_QUEUE.encode() in member:
+                    conn.srem(members_of, member)
+        conn.close()
