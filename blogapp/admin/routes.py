@@ -246,8 +246,8 @@ def send_linkbacks_again(post_id: int, link_id: int | None = None):
     post = _get_or_404(Post, post_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    if not post.is_published:
-        flash("Only a published post sends linkbacks.", "warning")
+    if not post.is_published or not post.send_linkbacks:
+        flash("Only a published post with sending turned on sends linkbacks.", "warning")
         return redirect(url_for("admin.edit_post", post_id=post.id) + "#linkbacks")
     query = select(OutboundLink).where(OutboundLink.post_id == post.id)
     query = query.where(OutboundLink.id == link_id) if link_id is not None else query.where(

@@ -49,7 +49,7 @@ ALREADY_REGISTERED = 48
 def outbound_links(html: str, base_url: str) -> list[str]:
     """The absolute http(s) URLs that ``html`` links to, in document order, each once, no fragments."""
     soup = BeautifulSoup(html or "", "lxml")
-    seen: dict[str, None] = {}
+    seen: dict[str, str] = {}  # one spelling per page: "HTTP://X.example:80/a" is "http://x.example/a"
     for element in soup.find_all(("a", "area"), href=True):
         href = element["href"].strip()
         if not href or href.startswith("#"):
@@ -57,11 +57,14 @@ def outbound_links(html: str, base_url: str) -> list[str]:
         try:
             url = urldefrag(urljoin(base_url, href)).url
             parts = urlsplit(url)
+            port = parts.port
         except ValueError:
             continue
-        if parts.scheme.lower() in ("http", "https") and parts.hostname:
-            seen.setdefault(url, None)
-    return list(seen)
+        scheme = parts.scheme.lower()
+        if scheme in ("http", "https") and parts.hostname:
+            netloc = parts.hostname.lower() + (f":{port}" if port and port != {"http": 80, "https": 443}[scheme] else "")
+            seen.setdefault(f"{scheme}://{netloc}{parts.path or '/'}?{parts.query}", url)
+    return list(seen.values())
 
 
 def is_bare_home_page(url: str) -> bool:
@@ -156,6 +159,8 @@ class Sender:
             return Outcome(FAILED, "pingback", endpoint, exc.status, _cap(exc.message), exc.transient)
         except (xmlrpc.client.ResponseError, ExpatError, DefusedXmlException, ValueError, TypeError) as exc:
             return Outcome(FAILED, "pingback", endpoint, None, _cap(f"The answer is not a valid XML-RPC response ({exc})."))
+        if answer == ():  # <params/>: Pingback 1.0 says success returns a string
+            return Outcome(FAILED, "pingback", endpoint, None, "The answer is not a valid XML-RPC response (no value).")
         return Outcome(SENT, "pingback", endpoint, None, _cap(squash(str(answer)) or "Registered."))
 
     def trackback(self, endpoint: str, note: Announcement) -> Outcome:
@@ -171,7 +176,7 @@ class Sender:
                            _cap(f"HTTP {answer.status}: {_answer_text(answer)}".rstrip(": ")),
                            transient=_retryable(answer.status))
         try:
-            root = defusedxml.ElementTree.fromstring(answer.body)
+            root = defusedxml.ElementTree.fromstring(answer.body.lstrip())
         except (defusedxml.ElementTree.ParseError, DefusedXmlException, ValueError):
             return Outcome(FAILED, "trackback", endpoint, 200, "The answer is not TrackBack XML.")
         error = (root.findtext("error") or "").strip()
@@ -196,9 +201,15 @@ class _GuardedTransport(xmlrpc.client.Transport):
             raise xmlrpc.client.ResponseError("the answer is larger than we read")
         unmarshaller = xmlrpc.client.Unmarshaller()
         parser = DefusedExpatParser(unmarshaller)
-        parser.feed(answer.body)
-        parser.close()
-        return unmarshaller.close()
+        try:
+            # PHP sites often print whitespace before the XML declaration; WordPress's client trims it.
+            parser.feed(answer.body.lstrip())
+            parser.close()
+            return unmarshaller.close()
+        except xmlrpc.client.Fault:
+            raise
+        except Exception as exc:  # whatever a malformed answer makes the stdlib unmarshaller raise
+            raise xmlrpc.client.ResponseError(f"{type(exc).__name__}: {exc}") from None
 
 
 def _retryable(status: int | None) -> bool:
