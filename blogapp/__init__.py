@@ -68,9 +68,10 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     limiter.init_app(app)
     login_manager.init_app(app)
 
-    from . import admin, blog, cli, endpoints, errors, jobs, templating
+    from . import admin, blog, cli, endpoints, errors, jobs, pagecache, templating
 
     jobs.init_app(app)
+    pagecache.init_app(app)
     templating.init_app(app)
     errors.init_app(app)
     app.register_blueprint(blog.bp)

@@ -30,6 +30,9 @@ DEFAULTS: dict[str, object] = {
     "COMMENT_RATE_LIMIT": "5 per minute;30 per hour",
     "LOGIN_RATE_LIMIT": "10 per minute;50 per hour",
     "REDIS_URL": None,
+    # Readers' pages cached whole (per process, or in Redis when REDIS_URL is set); ETags and 304s either way.
+    "PAGE_CACHE": True,
+    "PAGE_CACHE_TIMEOUT": 300,  # seconds a cached page is kept at most
     # Number of reverse proxies in front of us whose X-Forwarded-* headers we trust.
     "PROXY_COUNT": 0,
     # Other base URLs that are this site (old domains, http/https mirrors), for linkback targets.

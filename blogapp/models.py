@@ -380,6 +380,15 @@ class JobRecord(db.Model):
         return self.status in ACTIVE_JOB_STATUSES
 
 
+class ContentVersion(db.Model):
+    """One row: bumped by every change readers could see, so every process's page cache and
+    every ETag knows the pages it holds are stale (``blogapp.pagecache``)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    changed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class SiteSetting(db.Model):
     """A site setting changed by an admin; unset keys fall back to the app config."""
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..extensions import db
+from ..pagecache import cached_page
 from ..models import Comment, CommentKind, CommentStatus, Post, utcnow
 from ..templating import absolute_url, permalink, post_path, site_settings
 from ..text import html_to_text, render_comment
@@ -33,6 +34,7 @@ def _new_feed(feed_id: str, title: str, self_url: str, alternate: str) -> FeedGe
 
 
 @bp.route("/feed/")
+@cached_page
 def posts_feed():
     settings = site_settings()
     posts = db.session.scalars(
@@ -65,6 +67,7 @@ def posts_feed():
 
 
 @bp.route("/<int:year>/<int(fixed_digits=2):month>/<int(fixed_digits=2):day>/<slug>/feed/")
+@cached_page
 def comments_feed(year: int, month: int, day: int, slug: str):
     post = load_post(slug)
     if post is None or not post.is_published:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from ..extensions import csrf, db, limiter
 from ..models import Category, Comment, CommentKind, CommentStatus, Post, Tag, Tombstone, utcnow
 from ..moderation import initial_status
+from ..pagecache import cached_page
 from ..templating import absolute_url, post_path, site_settings, site_zone
 from ..text import render_comment
 from ..threads import build_thread, count_label, public_count
@@ -60,12 +61,14 @@ def _comment_counts(post_ids: list[int]) -> dict[int, int]:
 
 @bp.route("/")
 @bp.route("/page/<int:page>/")
+@cached_page
 def index(page: int = 1):
     return _render_list(_listing(), page, heading=None, endpoint="blog.index")
 
 
 @bp.route("/category/<slug>/")
 @bp.route("/category/<slug>/page/<int:page>/")
+@cached_page
 def category(slug: str, page: int = 1):
     cat = db.first_or_404(select(Category).where(Category.slug == slug))
     stmt = _listing().where(Post.categories.any(Category.id == cat.id))
@@ -74,6 +77,7 @@ def category(slug: str, page: int = 1):
 
 @bp.route("/tag/<slug>/")
 @bp.route("/tag/<slug>/page/<int:page>/")
+@cached_page
 def tag(slug: str, page: int = 1):
     found = db.first_or_404(select(Tag).where(Tag.slug == slug))
     stmt = _listing().where(Post.tags.any(Tag.id == found.id))
@@ -93,6 +97,7 @@ def _utc_bounds(year: int, month: int | None) -> tuple[datetime, datetime]:
 
 @bp.route("/<int:year>/")
 @bp.route("/<int:year>/page/<int:page>/")
+@cached_page
 def year_archive(year: int, page: int = 1):
     if not 1900 <= year <= 9998:
         abort(404)
@@ -103,6 +108,7 @@ def year_archive(year: int, page: int = 1):
 
 @bp.route("/<int:year>/<int(fixed_digits=2):month>/")
 @bp.route("/<int:year>/<int(fixed_digits=2):month>/page/<int:page>/")
+@cached_page
 def month_archive(year: int, month: int, page: int = 1):
     if not (1900 <= year <= 9998 and 1 <= month <= 12):
         abort(404)
@@ -127,6 +133,7 @@ def load_post(slug: str) -> Post | None:
 
 
 @bp.route("/<int:year>/<int(fixed_digits=2):month>/<int(fixed_digits=2):day>/<slug>/")
+@cached_page
 def post(year: int, month: int, day: int, slug: str):
     found = load_post(slug)
     if found is None:

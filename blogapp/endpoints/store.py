@@ -163,7 +163,8 @@ class SqlLinkbackStore:
         with self.app.app_context():
             try:
                 db.session.execute(
-                    delete(Comment).where(Comment.id == claim.comment_id, Comment.status == CommentStatus.VERIFYING.value)
+                    delete(Comment).where(Comment.id == claim.comment_id, Comment.status == CommentStatus.VERIFYING.value),
+                    execution_options={"unseen_by_readers": True},  # a claim no reader saw: pages stay cached
                 )
                 self._log(claim, "refused", error.code, error.message)
                 db.session.commit()

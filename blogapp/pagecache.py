@@ -1,0 +1,193 @@
+"""Readers' pages, cached whole, and answered 304 when the reader already has them.
+
+One number, ``ContentVersion.version``, changes whenever something readers can see changes: a
+post, a visible comment, a category or tag, a site setting, a tombstone, an author's name. It is
+bumped in the same transaction as the change (SQLAlchemy session events below), so every
+process, whatever cache it has, sees the new number on its next request. A scheduled post going
+live changes nothing in the database, so the version check also bumps when one has come due.
+
+Pages decorated with ``@cached_page``, requested by an anonymous reader with nothing of their
+own to see (no held comment, no flash message, not logged in):
+
+- carry ``ETag: W/"<version>-<release>"`` and ``Last-Modified``; a matching ``If-None-Match``
+  (or ``If-Modified-Since``) is answered ``304 Not Modified`` before anything is rendered;
+- are kept (Flask-Caching: a per-process SimpleCache, or Redis when ``REDIS_URL`` is set) under
+  the version and the URL, for ``PAGE_CACHE_TIMEOUT`` seconds at most. ``PAGE_CACHE=false``
+  keeps only the conditional GETs.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime
+from functools import wraps
+from itertools import chain
+from pathlib import Path
+
+from flask import Flask, Response, current_app, request, session
+from flask_caching import Cache
+from flask_login import current_user
+from sqlalchemy import event, func, insert, inspect, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .extensions import db
+from .models import Category, Comment, CommentStatus, ContentVersion, Post, PostStatus, SiteSetting, Tag, Tombstone, User, utcnow
+
+log = logging.getLogger(__name__)
+
+cache = Cache()
+
+# What readers see. Comments count only when approved (before or after the change): claims,
+# held and spam comments do not make pages stale.
+_SEEN = (Post, Category, Tag, SiteSetting, Tombstone, User)
+_SEEN_TABLES = {"post", "comment", "category", "tag", "post_categories", "post_tags", "site_setting", "tombstone", "user"}
+# Headers of a cached page worth keeping; the rest is recomputed per request.
+_KEPT_HEADERS = ("Content-Type", "Link", "X-Pingback")
+# Session keys that make a page someone's own: held comments, flash messages, a logged-in user.
+_PERSONAL = ("held_comments", "_flashes", "_user_id")
+
+
+def init_app(app: Flask) -> None:
+    redis_url = app.config["REDIS_URL"]
+    cache.init_app(app, config={
+        "CACHE_TYPE": "RedisCache" if redis_url else "SimpleCache",
+        "CACHE_REDIS_URL": redis_url,
+        "CACHE_DEFAULT_TIMEOUT": int(app.config["PAGE_CACHE_TIMEOUT"]),
+        "CACHE_THRESHOLD": 2000,
+        # Blogs sharing a Redis keep their own pages.
+        "CACHE_KEY_PREFIX": "blogapp-page:" + hashlib.sha256(app.config["SITE_URL"].encode()).hexdigest()[:12] + ":",
+    })
+    app.extensions["page_release"] = _release_tag(app)
+
+
+def _release_tag(app: Flask) -> str:
+    """Changes when the code or templates do, so a new release never answers 304 with old HTML."""
+    digest = hashlib.sha256()
+    roots = [Path(app.root_path), Path(app.template_folder if Path(app.template_folder).is_absolute()
+                                          else Path(app.root_path) / app.template_folder)]
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.suffix in (".py", ".html") and path.is_file():
+                stat = path.stat()
+                digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:8]
+
+
+# ---------------------------------------------------------------- the version
+
+
+def current_version() -> tuple[int, datetime]:
+    """The content version and when it last changed (one query; a second only when it moves)."""
+    due = (select(func.min(Post.published_at))
+           .where(Post.status == PostStatus.PUBLISHED.value, Post.published_at > ContentVersion.changed_at)
+           .scalar_subquery())
+    row = db.session.execute(
+        select(ContentVersion.version, ContentVersion.changed_at, due).where(ContentVersion.id == 1)
+    ).first()
+    if row is None:
+        _create_row()
+        return current_version()
+    version, changed_at, next_due = row
+    if next_due is not None and next_due <= utcnow():
+        bump(db.session)  # a scheduled post has gone live since the last change
+        db.session.commit()
+        return current_version()
+    return version, changed_at
+
+
+def _create_row() -> None:
+    try:
+        db.session.execute(insert(ContentVersion).values(id=1, version=1, changed_at=utcnow()))
+        db.session.commit()
+    except IntegrityError:  # another request made it just now
+        db.session.rollback()
+
+
+def bump(session: Session) -> None:
+    session.connection().execute(
+        update(ContentVersion).where(ContentVersion.id == 1)
+        .values(version=ContentVersion.version + 1, changed_at=utcnow())
+    )
+
+
+def _seen_by_readers(obj) -> bool:
+    if isinstance(obj, Comment):
+        history = inspect(obj).attrs.status.history
+        return CommentStatus.APPROVED in chain(history.added, history.unchanged, history.deleted, [obj.status])
+    return isinstance(obj, _SEEN)
+
+
+@event.listens_for(Session, "before_flush")
+def _note_changes(session, flush_context, instances):
+    if any(_seen_by_readers(obj) for obj in chain(session.new, session.dirty, session.deleted)):
+        session.info["content_changed"] = True
+
+
+@event.listens_for(Session, "after_flush")
+def _bump_after_flush(session, flush_context):
+    if session.info.pop("content_changed", False):
+        bump(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _bump_on_bulk_change(state):
+    """``update(...)``/``delete(...)`` statements bypass the flush: bump for the tables readers see."""
+    if not (state.is_update or state.is_delete) or state.execution_options.get("unseen_by_readers"):
+        return
+    table = getattr(state.statement, "table", None)
+    if table is not None and table.name in _SEEN_TABLES:
+        bump(state.session)
+
+
+# ---------------------------------------------------------------- the decorator
+
+
+def _personal() -> bool:
+    return current_user.is_authenticated or any(key in session for key in _PERSONAL)
+
+
+def _http_date(value: datetime) -> datetime:
+    return value.replace(microsecond=0, tzinfo=UTC)
+
+
+def cached_page(view):
+    """Cache and validate an anonymous reader's GET of this view (see the module docstring)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if request.method not in ("GET", "HEAD") or _personal():
+            return view(*args, **kwargs)
+        version, changed_at = current_version()
+        etag = f"{version}-{current_app.extensions['page_release']}"
+        last_modified = _http_date(changed_at)
+        if request.if_none_match.contains_weak(etag) or (
+                not request.if_none_match and request.if_modified_since is not None
+                and last_modified <= request.if_modified_since):
+            return _validators(Response(status=304), etag, last_modified)
+        use_cache = bool(current_app.config["PAGE_CACHE"])
+        key = f"{etag}:{request.full_path}"[:500]
+        if use_cache:
+            hit = cache.get(key)
+            if hit is not None:
+                body, status, headers = hit
+                return _validators(Response(body, status=status, headers=headers), etag, last_modified)
+        response = current_app.make_response(view(*args, **kwargs))
+        if response.status_code != 200 or response.direct_passthrough:
+            return response
+        if use_cache and not _personal():  # the view did not make it personal (a flash, say)
+            headers = [(name, response.headers[name]) for name in _KEPT_HEADERS if name in response.headers]
+            cache.set(key, (response.get_data(), response.status_code, headers))
+        return _validators(response, etag, last_modified)
+
+    return wrapper
+
+
+def _validators(response: Response, etag: str, last_modified: datetime) -> Response:
+    response.set_etag(etag, weak=True)
+    response.last_modified = last_modified
+    # Shared caches may keep it, but must ask us each time (a comment can change it any minute).
+    response.cache_control.public = True
+    response.cache_control.no_cache = True
+    response.vary.add("Cookie")
+    return response
