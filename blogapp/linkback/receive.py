@@ -154,7 +154,10 @@ class Receiver:
         # A link counts if it leads to the target's path on any of our addresses, query and fragment aside:
         # the path of the permalink, or of the target URI as pinged (an old date that redirects to the post).
         target_paths = {self.site.local_path(claim.target.url), self.site.local_path(mention.target)} - {None}
-        reading = read_page(page.body, page.charset, page.url, lambda url: self.site.local_path(url) in target_paths)
+        # Every link to the post has its slug in it: the page is narrowed to such links first.
+        slugs = {path.rstrip("/").rsplit("/", 1)[-1] for path in target_paths}
+        reading = read_page(page.body, page.charset, page.url, lambda url: self.site.local_path(url) in target_paths,
+                            hints=slugs)
         if mention.protocol == "trackback":
             return self._trackback_record(mention, page_title=reading.title)
         return reading.title, reading.excerpt

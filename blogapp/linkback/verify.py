@@ -1,10 +1,11 @@
 """Reading a fetched page: does it link to us, what is it called, what does it say around the link."""
 from __future__ import annotations
 
+import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, Tag
 from bs4.dammit import EncodingDetector
@@ -51,17 +52,41 @@ def cap(text: str, limit: int) -> str:
 
 
 def read_page(body: bytes, http_charset: str | None, final_url: str,
-              links_to_target: Callable[[str], bool]) -> PageReading:
+              links_to_target: Callable[[str], bool], *, hints: Iterable[str] = ()) -> PageReading:
     """Find a link to the target and read the page's title and the excerpt around that link.
 
     ``links_to_target(url)`` says whether an absolute URL is the target. Raises
     ``LinkbackError(NO_LINK)`` when no ``<a href>`` or ``<area href>`` resolves to it.
+
+    ``hints``: strings of which any link to the target contains at least one (such as the
+    post's slug), letter case, percent-escapes and character references aside. With them, a
+    page is first scanned for the link tags that could be such a link, outside comments,
+    scripts and styles; BeautifulSoup then reads only those tags, and the few kilobytes around
+    the one that links, instead of building the whole page (a 1 MB page costs a few times a
+    bare lxml parse, not thirty).
     """
     text = decode_html(body, http_charset)
+    needles = tuple(h.lower() for h in hints if h)
+    if needles:
+        reading = _read_narrowed(text, final_url, links_to_target, needles)
+        if reading is not None:
+            return reading
     soup = BeautifulSoup(text, "lxml")
+    link = _first_link(soup, _base_of(soup, final_url), links_to_target)
+    if link is None:
+        raise LinkbackError(NO_LINK, "The source page does not link to the target.")
+    return PageReading(title=page_title(soup, final_url), excerpt=excerpt_around(link), link_text=_link_text(link))
+
+
+def _base_of(soup: BeautifulSoup, final_url: str) -> str:
     base_tag = soup.find("base", href=True)
-    base = urljoin(final_url, base_tag["href"].strip()) if base_tag else final_url
-    link = None
+    try:
+        return urljoin(final_url, base_tag["href"].strip()) if base_tag else final_url
+    except ValueError:
+        return final_url
+
+
+def _first_link(soup: BeautifulSoup, base: str, links_to_target: Callable[[str], bool]) -> Tag | None:
     for candidate in soup.find_all(("a", "area"), href=True):
         href = candidate["href"].strip()
         if not href or href.startswith("#"):
@@ -71,11 +96,69 @@ def read_page(body: bytes, http_charset: str | None, final_url: str,
         except ValueError:
             continue
         if links_to_target(absolute):
-            link = candidate
-            break
+            return candidate
+    return None
+
+
+# One pass over the page's text: comments and the raw-text elements are taken whole (nothing in
+# them is a link; a <title>'s text is kept), and every <a>, <area> and <base> start tag is found.
+_SCAN = re.compile(
+    r"<!--.*?(?:-->|\Z)"
+    r"|<(script|style|textarea|title|xmp)\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*>(.*?)(?:</\1\s*>|\Z)"
+    r"|<(a|area|base)\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*>",
+    re.IGNORECASE | re.DOTALL,
+)
+WINDOW = 6000  # characters of the page read each side of the link, for its excerpt
+
+
+def _mentions(tag: str, needles: tuple[str, ...]) -> bool:
+    lowered = tag.lower()
+    if "%" in lowered:
+        lowered = unquote(lowered)
+    if "&" in lowered:
+        lowered = html.unescape(lowered)
+    return any(needle in lowered for needle in needles)
+
+
+def _read_narrowed(text: str, final_url: str, links_to_target, needles: tuple[str, ...]) -> PageReading | None:
+    title_text, base_tag, candidates, skipped = None, None, [], []
+    for match in _SCAN.finditer(text):
+        raw_element, link_element = match.group(1), match.group(3)
+        if link_element is None:
+            skipped.append(match.span())
+            if raw_element and raw_element.lower() == "title" and title_text is None:
+                title_text = match.group(2)
+        elif link_element.lower() == "base":
+            base_tag = base_tag or match.group(0)
+        elif _mentions(match.group(0), needles):
+            candidates.append(match.span())
+    if not candidates:
+        raise LinkbackError(NO_LINK, "The source page does not link to the target.")
+    # BeautifulSoup decides: on the candidate tags alone (each closed, so none nests in another).
+    base = _base_of(BeautifulSoup(base_tag, "lxml"), final_url) if base_tag else final_url
+    few = BeautifulSoup("".join(text[a:b] + "</a>" for a, b in candidates), "lxml")
+    tags = few.find_all(("a", "area"))
+    if len(tags) != len(candidates):
+        return None  # markup too odd to map back: read the whole page
+    link = _first_link(few, base, links_to_target)
     if link is None:
         raise LinkbackError(NO_LINK, "The source page does not link to the target.")
-    return PageReading(title=page_title(soup, final_url), excerpt=excerpt_around(link), link_text=_link_text(link))
+    start, end = candidates[next(i for i, tag in enumerate(tags) if tag is link)]
+    # The excerpt: the page around the link, starting outside any comment or script.
+    window_start = max(0, start - WINDOW)
+    for a, b in skipped:
+        if a < window_start < b:
+            window_start = b
+            break
+    around = BeautifulSoup(text[window_start:end + WINDOW], "lxml")
+    found = _first_link(around, base, links_to_target) or link
+    if title_text is not None and squash(html.unescape(title_text)):
+        title = cap(squash(html.unescape(title_text)), TITLE_LIMIT)
+    elif "h-entry" in text:
+        title = page_title(BeautifulSoup(text, "lxml"), final_url)  # rare: no <title>, maybe an h-entry name
+    else:
+        title = urlsplit(final_url).hostname or final_url
+    return PageReading(title=title, excerpt=excerpt_around(found), link_text=_link_text(found))
 
 
 def page_title(soup: BeautifulSoup, final_url: str) -> str:
