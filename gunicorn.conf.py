@@ -1,0 +1,20 @@
+"""gunicorn's production settings for blogapp: ``gunicorn -c gunicorn.conf.py`` (the app is named below).
+
+Threads, not more processes: a pingback holds its request thread while the source is verified
+(at most LINKBACK_VERIFY_BUDGET seconds) and at most LINKBACK_MAX_IN_FLIGHT verifications run per
+process, so with more threads than that, readers always find a free one. The benchmarks
+(benchmarks/, `make bench`) run under exactly these settings.
+"""
+import os
+
+wsgi_app = "blogapp:create_app()"
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+# Keep-alive connections are cheap with threads and save readers a TCP handshake each time.
+keepalive = 5
+timeout = 30
+graceful_timeout = 20
+# Never let a proxy's X-Forwarded-* be trusted here: blogapp does that itself (PROXY_COUNT).
+forwarded_allow_ips = "127.0.0.1"
