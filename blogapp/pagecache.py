@@ -24,7 +24,7 @@ from functools import wraps
 from itertools import chain
 from pathlib import Path
 
-from flask import Flask, Response, current_app, request, session
+from flask import Flask, Response, current_app, has_request_context, request, session
 from flask_caching import Cache
 from flask_login import current_user
 from sqlalchemy import event, func, insert, inspect, select, update
@@ -77,6 +77,20 @@ def _release_tag(app: Flask) -> str:
 # ---------------------------------------------------------------- the version
 
 
+def by_content_version(name: str, compute):
+    """``compute()``'s value, computed once per content version (and release) in the cache.
+
+    For fragments every reader shares (the sidebar, counts); the value must pickle (plain data).
+    """
+    version = (request.environ.get("blogapp.content_version") if has_request_context() else None) or current_version()[0]
+    key = f"fragment:{version}:{current_app.extensions['page_release']}:{name}"
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value)
+    return value
+
+
 def current_version() -> tuple[int, datetime]:
     """The content version and when it last changed (one query; a second only when it moves)."""
     due = (select(func.min(Post.published_at))
@@ -93,6 +107,8 @@ def current_version() -> tuple[int, datetime]:
         bump(db.session)  # a scheduled post has gone live since the last change
         db.session.commit()
         return current_version()
+    if has_request_context():
+        request.environ["blogapp.content_version"] = version  # read once per request
     return version, changed_at
 
 

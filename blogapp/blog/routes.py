@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from ..extensions import csrf, db, limiter
 from ..models import Category, Comment, CommentKind, CommentStatus, Post, Tag, Tombstone, utcnow
 from ..moderation import initial_status
-from ..pagecache import cached_page
+from ..pagecache import by_content_version, cached_page
 from ..templating import absolute_url, post_path, site_settings, site_zone
 from ..text import render_comment
 from ..threads import build_thread, count_label, public_count
@@ -34,7 +34,14 @@ def _listing():
 
 
 def _render_list(stmt, page: int, *, heading: str | None, endpoint: str, **endpoint_args):
-    pagination = db.paginate(stmt, page=page, per_page=site_settings()["POSTS_PER_PAGE"], error_out=False)
+    pagination = db.paginate(stmt, page=page, per_page=site_settings()["POSTS_PER_PAGE"], error_out=False, count=False)
+    # "Page N of M" needs the total; counting a big blog's posts on every view is what hurts, so
+    # the count is kept per listing until the content changes.
+    listing = ":".join([endpoint, *(f"{k}={v}" for k, v in sorted(endpoint_args.items()))])
+    pagination.total = by_content_version(
+        "count:" + listing,
+        lambda: db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())),
+    )
     if page > 1 and not pagination.items:
         abort(404)
     counts = _comment_counts([p.id for p in pagination.items])
@@ -293,28 +300,34 @@ def comment_rate_limited(error):
 @bp.app_context_processor
 def sidebar():
     def load_sidebar():
-        recent = db.session.scalars(
-            select(Post).where(Post.visible()).order_by(Post.published_at.desc(), Post.id.desc()).limit(5)
-        ).all()
-        categories = db.session.execute(
-            select(Category, func.count(Post.id))
-            .join(Category.posts)
-            .where(Post.visible())
-            .group_by(Category.id)
-            .order_by(Category.name)
-        ).all()
-        year, month = extract("year", Post.published_at), extract("month", Post.published_at)
-        months = db.session.execute(
-            select(year, month, func.count(Post.id))
-            .where(Post.visible())
-            .group_by(year, month)
-            .order_by(year.desc(), month.desc())
-            .limit(24)
-        ).all()
-        return {
-            "recent": recent,
-            "categories": categories,
-            "months": [(int(y), int(m), datetime(int(y), int(m), 1).strftime("%B %Y"), n) for y, m, n in months],
-        }
+        # The same for every page until the content changes: computed once per content version
+        # (its counts scan every post, which a big blog must not do on each page view).
+        return by_content_version("sidebar", _sidebar_data)
 
     return {"load_sidebar": load_sidebar}
+
+
+def _sidebar_data() -> dict:
+    recent = db.session.scalars(
+        select(Post).where(Post.visible()).order_by(Post.published_at.desc(), Post.id.desc()).limit(5)
+    ).all()
+    categories = db.session.execute(
+        select(Category.slug, Category.name, func.count(Post.id))
+        .join(Category.posts)
+        .where(Post.visible())
+        .group_by(Category.id, Category.slug, Category.name)
+        .order_by(Category.name)
+    ).all()
+    year, month = extract("year", Post.published_at), extract("month", Post.published_at)
+    months = db.session.execute(
+        select(year, month, func.count(Post.id))
+        .where(Post.visible())
+        .group_by(year, month)
+        .order_by(year.desc(), month.desc())
+        .limit(24)
+    ).all()
+    return {
+        "recent": [(post_path(p), p.title) for p in recent],
+        "categories": [(slug, name, n) for slug, name, n in categories],
+        "months": [(int(y), int(m), datetime(int(y), int(m), 1).strftime("%B %Y"), n) for y, m, n in months],
+    }
