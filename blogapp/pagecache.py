@@ -62,13 +62,12 @@ def init_app(app: Flask) -> None:
 
 
 def _release_tag(app: Flask) -> str:
-    """Changes when the code or templates do, so a new release never answers 304 with old HTML."""
+    """Changes when the code, templates or static files do: a new release never answers 304 with old HTML."""
     digest = hashlib.sha256()
-    roots = [Path(app.root_path), Path(app.template_folder if Path(app.template_folder).is_absolute()
-                                          else Path(app.root_path) / app.template_folder)]
-    for root in roots:
+    roots = [Path(app.root_path), Path(app.root_path) / app.template_folder, Path(app.static_folder)]
+    for root in roots:  # (joining an absolute folder to root_path gives the folder itself)
         for path in sorted(root.rglob("*")):
-            if path.suffix in (".py", ".html") and path.is_file():
+            if path.suffix in (".py", ".html", ".css", ".js") and path.is_file():
                 stat = path.stat()
                 digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:8]

@@ -1,11 +1,13 @@
 """What every template can use: site settings, permalinks, dates in the site's zone."""
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g, url_for
+from flask import Flask, current_app, g, request, url_for
 
 from .models import Post, load_site_settings
 
@@ -51,7 +53,33 @@ def permalink(post: Post) -> str:
     return absolute_url(post_path(post))
 
 
+ASSET_MAX_AGE = 365 * 24 * 3600  # a versioned asset never changes: browsers keep it a year
+
+
 def init_app(app: Flask) -> None:
+    fingerprints: dict[str, str] = {}
+
+    @app.url_defaults
+    def versioned_static(endpoint: str, values: dict) -> None:
+        """``/static/style.css?v=<hash of its bytes>``: a new file is a new URL, so the old one can be kept forever."""
+        if endpoint != "static" or "filename" not in values or "v" in values:
+            return
+        name = values["filename"]
+        if name not in fingerprints:
+            try:
+                data = (Path(app.static_folder) / name).read_bytes()
+            except OSError:
+                return
+            fingerprints[name] = hashlib.sha256(data).hexdigest()[:10]
+        values["v"] = fingerprints[name]
+
+    default_max_age = app.get_send_file_max_age
+
+    def send_file_max_age(filename):
+        return ASSET_MAX_AGE if request.args.get("v") else default_max_age(filename)
+
+    app.get_send_file_max_age = send_file_max_age
+
     @app.context_processor
     def inject():
         return {"site": site_settings(), "post_path": post_path, "permalink": permalink, "absolute_url": absolute_url}

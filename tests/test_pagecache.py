@@ -140,3 +140,17 @@ def test_a_cached_page_never_shows_a_flash_to_someone_else(app, ctx):
     assert "A message for the first visitor" in first.get(path).get_data(as_text=True)
     assert "A message for the first visitor" not in second.get(path).get_data(as_text=True)
     assert "A message for the first visitor" not in first.get(path).get_data(as_text=True)  # shown once
+
+
+def test_static_assets_have_versioned_urls_kept_for_a_year(app, client, ctx):
+    page = client.get("/").get_data(as_text=True)
+    import re
+    href = re.search(r'href="(/static/style\.css\?v=[0-9a-f]{10})"', page).group(1)
+    with client.get(href) as answer:
+        assert answer.status_code == 200 and answer.cache_control.max_age == 365 * 24 * 3600
+    with client.get("/static/style.css") as plain:  # unversioned: revalidated as before
+        assert plain.cache_control.max_age != 365 * 24 * 3600
+    # The version is the file's content: changing the file changes the URL.
+    from hashlib import sha256
+    from pathlib import Path
+    assert href.endswith(sha256((Path(app.static_folder) / "style.css").read_bytes()).hexdigest()[:10])
