@@ -11,7 +11,7 @@ from ..extensions import csrf, db, limiter
 from ..models import Category, Comment, CommentKind, CommentStatus, Post, Tag, Tombstone, utcnow
 from ..moderation import initial_status
 from ..pagecache import by_content_version, cached_page
-from ..templating import absolute_url, post_path, site_settings, site_zone
+from ..templating import absolute_url, permalink, post_path, site_settings, site_zone
 from ..text import render_comment
 from ..threads import build_thread, count_label, public_count
 from . import bp
@@ -190,6 +190,8 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
     html = render_template(
         "blog/post.html",
         post=post,
+        post_url=post_path(post),  # computed once: each of 200 comments links to it
+        post_link=permalink(post),
         thread=build_thread(comments, settings["COMMENT_THREAD_DEPTH"]),
         max_depth=int(settings["COMMENT_THREAD_DEPTH"]),
         count_label=count_label(public_count(comments)),
