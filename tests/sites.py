@@ -57,6 +57,7 @@ class SourceSite:
     """A fake remote website (see the module docstring)."""
 
     POLL = 0.05  # how often waiting handlers look at their client and at shutdown
+    ACCEPT_POLL = 0.01  # how often the accept loop looks at shutdown: close() waits for its next look
 
     def __init__(self, host: str = "127.0.0.1"):
         self.requests: list[Request] = []
@@ -71,7 +72,7 @@ class SourceSite:
         self.host, self.port = self._server.server_address[:2]
         self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": self.POLL},
+            target=self._server.serve_forever, kwargs={"poll_interval": self.ACCEPT_POLL},
             name=f"SourceSite:{self.port}", daemon=True,
         )
         self._thread.start()
@@ -193,7 +194,7 @@ class SourceSite:
             return
         self._closed = True
         self._closing.set()
-        self._server.shutdown()  # the accept loop polls every POLL seconds
+        self._server.shutdown()  # the accept loop polls every ACCEPT_POLL seconds
         with self._lock:
             connections = list(self._connections)
             threads = list(self._threads)

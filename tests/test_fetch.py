@@ -378,13 +378,14 @@ def test_body_shorter_than_content_length(source_site):
 
 
 def test_slow_page_is_abandoned_at_the_deadline(source_site):
-    # 20 chunks: endless as far as the deadline goes, yet a broken deadline fails in 6 s, not hangs.
-    url = source_site.slow("/slow", chunk_delay=0.3, chunks=20)
+    # A chunk every 0.1 s keeps the read timeout (5 s) from ever firing: only the deadline can end it.
+    # 30 chunks: endless as far as the deadline goes, yet a broken deadline fails in 3 s, not hangs.
+    url = source_site.slow("/slow", chunk_delay=0.1, chunks=30)
     started = time.monotonic()
-    error = failed(local(deadline=1.5), url)
+    error = failed(local(deadline=0.6), url)
     elapsed = time.monotonic() - started
-    assert 1.3 < elapsed < 1.5 + 1.5, elapsed
-    assert "1.5 s" in error.message
+    assert 0.5 < elapsed < 0.6 + 1.5, elapsed
+    assert "0.6 s" in error.message
     request = source_site.requests[-1]
     assert request.done.wait(1) and request.disconnected
 
@@ -393,9 +394,9 @@ def test_headers_then_silence_is_abandoned_at_the_deadline(source_site):
     """Headers at once, then not one byte of body: not a page with an empty body."""
     url = source_site.slow("/stall", body=b"", chunk_delay=60, chunks=1)
     started = time.monotonic()
-    error = failed(local(deadline=1.0), url)
-    assert time.monotonic() - started < 1.0 + 1.5
-    assert re.search(r"longer than 1 s|timed out", error.message), error.message
+    error = failed(local(deadline=0.5), url)
+    assert time.monotonic() - started < 0.5 + 1.5
+    assert re.search(r"longer than 0.5 s|timed out", error.message), error.message
 
 
 def test_read_timeout_in_the_body(source_site):
@@ -415,12 +416,12 @@ def silent_server():
 
 def test_server_that_never_answers_ends_at_the_deadline(silent_server):
     started = time.monotonic()
-    error = failed(local(deadline=1.5, read_timeout=30), silent_server)
+    error = failed(local(deadline=0.6, read_timeout=30), silent_server)
     elapsed = time.monotonic() - started
-    assert 1.3 < elapsed < 1.5 + 1.5, elapsed
+    assert 0.5 < elapsed < 0.6 + 1.5, elapsed
     # The deadline's timer and the read timeout (capped to the time left) end it together;
     # whichever fires first names the cause.
-    assert re.search(r"longer than 1.5 s|timed out", error.message), error.message
+    assert re.search(r"longer than 0.6 s|timed out", error.message), error.message
 
 
 def test_proxy_settings_in_the_environment_are_ignored(net, source_site, monkeypatch):

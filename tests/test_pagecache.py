@@ -18,6 +18,7 @@ from blogapp.extensions import db
 from blogapp.models import Comment, CommentKind, CommentStatus, Post, save_site_settings, utcnow
 from blogapp.moderation import apply_action
 from blogapp.posts import save_post
+from blogapp.templating import site_request_context
 from conftest import count_queries
 from helpers import add_comment, make_post
 
@@ -107,9 +108,13 @@ def test_a_scheduled_post_appears_when_its_time_comes(app, client, ctx):
     assert "Coming soon" in client.get("/feed/").get_data(as_text=True)
 
 
-def test_a_change_made_by_another_worker_is_seen_at_once(app, client, ctx, tmp_path, pg_schema):
-    """Two apps on one database, each with its own in-process cache, as two gunicorn workers."""
-    post_id, path = make_post(title="Shared")
+def test_a_change_made_by_another_worker_is_seen_at_once(app, client, tmp_path, pg_schema):
+    """Two apps on one database, each with its own in-process cache, as two gunicorn workers.
+
+    No test-wide app context here: each request has its own, and its own session, as in a worker.
+    """
+    with app.app_context(), site_request_context(app):
+        post_id, path = make_post(title="Shared")
     assert "From the other worker" not in client.get(path).get_data(as_text=True)
     other = create_app({**{k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "SITE_URL", "TESTING")},
                         "SQLALCHEMY_ENGINE_OPTIONS": app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),

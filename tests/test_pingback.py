@@ -28,7 +28,7 @@ from sqlalchemy import event, select, update
 
 from blogapp.extensions import db
 from blogapp.models import BlockedDomain, Comment, CommentKind, LinkbackLog, save_site_settings
-from conftest import TEST_REDIS_URL, LiveServer
+from conftest import TEST_REDIS_URL
 from helpers import add_comment, make_post
 
 SITE = "http://blog.test"
@@ -72,15 +72,6 @@ def rate_limits(request):
         keys = server.keys(prefix + ":*")
         assert keys, "the limits were not counted in Redis"
         server.delete(*keys)
-
-
-@pytest.fixture
-def live_server(app):
-    """conftest's live server, polling for shutdown every 20 ms instead of 0.5 s (this file starts ~130)."""
-    server = LiveServer(app)
-    server.thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    with server:
-        yield server
 
 
 # --------------------------------------------------------------------------- the network fence
@@ -892,16 +883,17 @@ def test_a_second_link_close_by_does_not_break_the_excerpt(live_server, source_s
 # --------------------------------------------------------------------------- limits
 
 
-@pytest.mark.parametrize("config_overrides", [cfg(LINKBACK_FETCH_TIMEOUT=1.5, LINKBACK_VERIFY_BUDGET=5.0)],
-                         ids=["deadline-1.5s"])
+@pytest.mark.parametrize("config_overrides", [cfg(LINKBACK_FETCH_TIMEOUT=0.8, LINKBACK_VERIFY_BUDGET=5.0)],
+                         ids=["deadline-0.8s"])
 def test_slow_source_ends_as_fault_16_at_the_deadline(live_server, source_site, post):
     post_id, path, target = post
-    source = source_site.slow("/slow", body=linking_page(target).encode()[:-20], chunk_delay=0.2, chunks=100)
+    # A chunk every 0.1 s: never idle long enough for a read timeout, only the deadline ends it.
+    source = source_site.slow("/slow", body=linking_page(target).encode()[:-20], chunk_delay=0.1, chunks=100)
     started = time.monotonic()
     f = fault(live_server, source, target)
     elapsed = time.monotonic() - started
-    assert f.faultCode == 16 and "longer than" in f.faultString
-    assert 1.3 < elapsed < 3.5
+    assert f.faultCode == 16 and "longer than 0.8 s" in f.faultString
+    assert 0.7 < elapsed < 2.8
     assert rows() == []
     assert [(e.outcome, e.fault_code) for e in logs()] == [("refused", 16)]
 
@@ -955,7 +947,7 @@ def test_redirect_to_an_internal_address_is_fault_16_and_never_connected(live_se
 def test_verification_past_the_budget_continues_in_the_background(live_server, source_site, post):
     post_id, path, target = post
     early = linking_page(target, title="Slow but linking").encode()[:-len("</body></html>")]
-    source = source_site.slow("/slow", body=early, chunk_delay=0.25, chunks=8)  # ~2 s in all
+    source = source_site.slow("/slow", body=early, chunk_delay=0.2, chunks=6)  # ~1.2 s in all, well past 0.5 s
 
     started = time.monotonic()
     result = ping(live_server, source, target)
@@ -980,8 +972,8 @@ def test_verification_past_the_budget_continues_in_the_background(live_server, s
                          ids=["budget-0.5s"])
 def test_late_failure_answers_success_then_leaves_no_row(live_server, source_site, post):
     post_id, path, target = post
-    source = source_site.slow("/slow", body=b"<html><head><title>No link</title></head><body>", chunk_delay=0.25,
-                              chunks=8)
+    source = source_site.slow("/slow", body=b"<html><head><title>No link</title></head><body>", chunk_delay=0.2,
+                              chunks=6)  # ~1.2 s in all, well past the 0.5 s budget
     assert "verification continues" in ping(live_server, source, target)
     assert [r.status for r in rows()] == ["verifying"]
     assert wait_for(lambda: [(e.outcome, e.fault_code) for e in logs()] == [("refused", 17)], timeout=10)
