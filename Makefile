@@ -1,11 +1,12 @@
 # The two commands of the README: `make run` and `make test`. Both set up from nothing.
+# `make bench [ARGS=...]` runs the benchmark suite (benchmarks/README.md).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test install clean-venv
+.PHONY: run test bench install clean-venv
 
 # The stamp files hold the install: it is redone only when pyproject.toml changes.
 $(BIN)/python:
@@ -21,6 +22,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@ $(VENV)/.installed-run
 
+$(VENV)/.installed-prod: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[prod]'
+	@touch $@ $(VENV)/.installed-run
+
 install: $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
@@ -31,6 +36,10 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Prints figures and writes benchmarks/results/; needs wrk (the script installs it as root, or says how).
+bench: $(VENV)/.installed-prod
+	$(BIN)/python benchmarks/bench.py $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

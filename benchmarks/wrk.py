@@ -1,0 +1,136 @@
+"""Running ``wrk --latency`` and reading its report.
+
+A small Lua script tallies the HTTP status of every answer, because wrk itself only counts
+statuses >= 400: a 200 where a 304 was expected would otherwise pass unseen.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STATUS_SCRIPT = r"""
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) statuses = {} end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+function done(summary, latency, requests)
+  local total = {}
+  for _, t in ipairs(threads) do
+    local s = t:get("statuses")
+    for code, n in pairs(s) do total[code] = (total[code] or 0) + n end
+  end
+  local parts = {}
+  for code, n in pairs(total) do table.insert(parts, code .. "=" .. n) end
+  io.write("STATUSES " .. table.concat(parts, " ") .. "\n")
+end
+"""
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    statuses: dict[int, int] = field(default_factory=dict)
+    socket_errors: str = ""
+    non_2xx_3xx: int = 0
+    raw: str = ""
+
+    def count_other_than(self, status: int) -> int:
+        return sum(n for code, n in self.statuses.items() if code != status)
+
+
+def ensure_wrk() -> str:
+    """The wrk binary; installed with apt when we are root, else explained (and we exit)."""
+    path = shutil.which("wrk")
+    if path:
+        return path
+    import os
+
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("wrk is missing: installing it with apt-get (Debian package 'wrk') ...", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False)
+        path = shutil.which("wrk")
+        if path:
+            return path
+    sys.exit("wrk is needed for the benchmarks: run `apt-get install wrk` (as root), then `make bench` again.")
+
+
+def wrk_version(binary: str) -> str:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True)
+    first = (out.stdout or out.stderr).strip().splitlines()
+    return first[0].split(" Copyright")[0] if first else "unknown"
+
+
+def _ms(value: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", value)
+    if not match:
+        raise ValueError(f"unreadable wrk time {value!r}")
+    return float(match.group(1)) * _UNITS_MS[match.group(2)]
+
+
+def parse(output: str) -> WrkResult:
+    def find(pattern: str, default: str | None = None) -> str:
+        match = re.search(pattern, output, re.MULTILINE)
+        if match:
+            return match.group(1)
+        if default is None:
+            raise ValueError(f"wrk output lacks {pattern!r}:\n{output}")
+        return default
+
+    statuses = {}
+    line = find(r"^STATUSES ?(.*)$", "")
+    for part in line.split():
+        code, n = part.split("=")
+        statuses[int(code)] = int(n)
+    return WrkResult(
+        rps=float(find(r"^Requests/sec:\s+([\d.]+)")),
+        p50_ms=_ms(find(r"^\s+50%\s+(\S+)")),
+        p99_ms=_ms(find(r"^\s+99%\s+(\S+)")),
+        requests=int(find(r"^\s+(\d+) requests in")),
+        statuses=statuses,
+        socket_errors=find(r"^\s+Socket errors: (.*)$", ""),
+        non_2xx_3xx=int(find(r"^\s+Non-2xx or 3xx responses: (\d+)", "0")),
+        raw=output,
+    )
+
+
+class Wrk:
+    def __init__(self, binary: str, workdir: Path, *, threads: int = 2, connections: int = 32,
+                 duration: float = 10.0, warmup: float = 2.0):
+        self.binary = binary
+        self.threads = threads
+        self.connections = connections
+        self.duration = duration
+        self.warmup = warmup
+        self.script = workdir / "statuses.lua"
+        self.script.write_text(STATUS_SCRIPT)
+
+    def run(self, url: str, headers: dict[str, str] | None = None, *, duration: float | None = None,
+            connections: int | None = None) -> WrkResult:
+        connections = connections or self.connections
+        cmd = [self.binary, f"-t{min(self.threads, connections)}", f"-c{connections}",
+               f"-d{max(1, round(duration or self.duration))}s", "--latency", "--timeout", "10s",
+               "-s", str(self.script)]
+        for name, value in (headers or {}).items():
+            cmd += ["-H", f"{name}: {value}"]
+        cmd.append(url)
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip() or out.stdout.strip()}")
+        return parse(out.stdout)
+
+    def measure(self, url: str, headers: dict[str, str] | None = None, *, connections: int | None = None) -> WrkResult:
+        """Warm the URL up (templates compiled, connections pooled, caches filled), then measure."""
+        if self.warmup:
+            self.run(url, headers, duration=self.warmup, connections=min(8, connections or self.connections))
+        return self.run(url, headers, connections=connections)
