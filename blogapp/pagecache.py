@@ -27,7 +27,7 @@ from pathlib import Path
 from flask import Flask, Response, current_app, has_request_context, request, session
 from flask_caching import Cache
 from flask_login import current_user
-from werkzeug.http import http_date
+from werkzeug.http import http_date, parse_date, parse_etags
 from sqlalchemy import DateTime, Integer, event, insert, inspect, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -49,6 +49,58 @@ _KEPT_HEADERS = ("Content-Type", "Link", "X-Pingback")
 _PERSONAL = ("held_comments", "_flashes", "_user_id")
 
 
+def page_key(etag: str, environ) -> str:
+    """The cache key of a page: the version and release (``etag``), and the URL as requested."""
+    return f"{etag}:{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}?{environ.get('QUERY_STRING', '')}"[:500]
+
+
+class CachedPages:
+    """WSGI middleware: a cached page asked for by a reader with no cookie of ours is sent from here.
+
+    No Flask request, session, login or rate-limit machinery runs for it: one query for the
+    content version, one cache lookup. Anything else (a miss, a cookie, a due scheduled post)
+    goes on to the app, where ``cached_page`` decides exactly as before.
+    """
+
+    def __init__(self, app: Flask, wsgi_app):
+        self.app, self.next = app, wsgi_app
+        self.cookies = (app.config["SESSION_COOKIE_NAME"] + "=", app.config.get("REMEMBER_COOKIE_NAME", "remember_token") + "=")
+        self._engine = self._backend = None
+
+    def __call__(self, environ, start_response):
+        method = environ.get("REQUEST_METHOD")
+        if (method not in ("GET", "HEAD") or not self.app.config["PAGE_CACHE"] or "HTTP_AUTHORIZATION" in environ
+                or any(name in environ.get("HTTP_COOKIE", "") for name in self.cookies)):
+            return self.next(environ, start_response)
+        try:
+            if self._engine is None:
+                with self.app.app_context():
+                    self._engine, self._backend = db.engine, cache.cache
+            with self._engine.connect() as conn:
+                row = conn.execute(_VERSION_QUERY).first()
+            if row is None or (row.due is not None and row.due <= utcnow()):
+                return self.next(environ, start_response)  # the app creates the row, or bumps the version
+            etag = f"{row.version}-{self.app.extensions['page_release']}"
+            hit = self._backend.get(page_key(etag, environ))
+        except Exception:  # the cache or the database is unwell: the app answers, and says why
+            log.exception("cached page lookup failed")
+            return self.next(environ, start_response)
+        if hit is None:
+            return self.next(environ, start_response)
+        body, status, kept = hit
+        last_modified = _http_date(row.changed_at)
+        headers = [*kept, ("ETag", f'W/"{etag}"'), ("Last-Modified", http_date(last_modified)),
+                   ("Cache-Control", "public, no-cache"), ("Vary", "Cookie")]
+        if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+        if_modified_since = parse_date(environ.get("HTTP_IF_MODIFIED_SINCE"))
+        if (parse_etags(if_none_match).contains_weak(etag) if if_none_match
+                else if_modified_since is not None and last_modified <= if_modified_since):
+            start_response("304 Not Modified", [h for h in headers if h[0] != "Content-Type"])
+            return []
+        start_response(f"{status} OK", [*headers, ("Content-Length", str(len(body)))])
+        return [] if method == "HEAD" else [body]
+
+
 def init_app(app: Flask) -> None:
     redis_url = app.config["REDIS_URL"]
     cache.init_app(app, config={
@@ -60,6 +112,7 @@ def init_app(app: Flask) -> None:
         "CACHE_KEY_PREFIX": "blogapp-page:" + hashlib.sha256(app.config["SITE_URL"].encode()).hexdigest()[:12] + ":",
     })
     app.extensions["page_release"] = _release_tag(app)
+    app.wsgi_app = CachedPages(app, app.wsgi_app)
 
 
 def _release_tag(app: Flask) -> str:
@@ -188,7 +241,7 @@ def cached_page(view):
                 and last_modified <= request.if_modified_since):
             return _validators(Response(status=304), etag, last_modified)
         use_cache = bool(current_app.config["PAGE_CACHE"])
-        key = f"{etag}:{request.full_path}"[:500]
+        key = page_key(etag, request.environ)
         if use_cache:
             hit = cache.get(key)
             if hit is not None:

@@ -159,3 +159,27 @@ def test_static_assets_have_versioned_urls_kept_for_a_year(app, client, ctx):
     from hashlib import sha256
     from pathlib import Path
     assert href.endswith(sha256((Path(app.static_folder) / "style.css").read_bytes()).hexdigest()[:10])
+
+
+def test_cached_pages_are_sent_before_flask_for_readers_without_cookies(app, client, ctx):
+    """The WSGI fast path: no Flask request (no session, login or rate-limit work) for a cache hit."""
+    _, path = make_post(title="Fast")
+    seen = []
+    app.before_request(lambda: seen.append(1) and None)
+    first = client.get(path)  # a miss: rendered by the app, and cached
+    assert len(seen) == 1
+    again = client.get(path)
+    assert again.get_data() == first.get_data() and len(seen) == 1  # the app never saw it
+    for name in ("ETag", "Last-Modified", "Cache-Control", "Vary", "Content-Type", "X-Pingback", "Link"):
+        assert again.headers[name] == first.headers[name], name
+    head = client.head(path)
+    assert head.status_code == 200 and head.get_data() == b"" and int(head.headers["Content-Length"]) == len(first.get_data())
+    not_modified = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert not_modified.status_code == 304 and not_modified.get_data() == b"" and len(seen) == 1
+    assert client.get(path, headers={"If-Modified-Since": first.headers["Last-Modified"]}).status_code == 304
+    # A reader with a session cookie goes to the app, which decides what they may see.
+    other = app.test_client()
+    other.set_cookie(app.config["SESSION_COOKIE_NAME"], "not-a-real-session")
+    assert other.get(path).get_data() == first.get_data() and len(seen) == 2
+    # An ETag that only looks right for another URL does not make the app's other pages 304.
+    assert client.get("/admin/login", headers={"If-None-Match": first.headers["ETag"]}).status_code == 200
