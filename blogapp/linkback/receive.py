@@ -87,18 +87,18 @@ class Receiver:
 
     def receive(self, mention: Mention) -> Outcome:
         """Check, claim, verify, record. Raises ``LinkbackError`` with the pingback fault code."""
-        # 1. Everything local and cheap, in an order that never fetches for a request that cannot succeed.
         if not is_http_url(mention.source):
             raise LinkbackError(SOURCE_NOT_FOUND, "The source URI is not an http or https URL.")
-        target = self.store.resolve_target(mention.target)
-        if source_key(mention.source) in (source_key(mention.target), source_key(target.url)):
-            raise LinkbackError(GENERIC, "The source and the target are the same page.")
-        self.store.admit(mention, (urlsplit(mention.source).hostname or "").lower())
-        # 2. A slot for the one outgoing fetch; past the cap we say no at once rather than queue,
-        # and before the claim, so a flood past the cap writes nothing.
+        # 1. A slot for the one outgoing fetch, first: past the cap we say no at once, before any
+        # lookup or write, so a flood costs almost nothing and readers keep the CPU.
         if not self._slots.acquire(blocking=False):
             raise LinkbackError(ACCESS_DENIED, "Too many linkbacks are being verified right now; try again later.")
         try:
+            # 2. Everything local and cheap, in an order that never fetches for a request that cannot succeed.
+            target = self.store.resolve_target(mention.target)
+            if source_key(mention.source) in (source_key(mention.target), source_key(target.url)):
+                raise LinkbackError(GENERIC, "The source and the target are the same page.")
+            self.store.admit(mention, (urlsplit(mention.source).hostname or "").lower())
             claim = self.store.claim(target, mention, source_key(mention.source))
         except BaseException:
             self._slots.release()
