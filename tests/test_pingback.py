@@ -28,7 +28,7 @@ from sqlalchemy import event, select, update
 
 from blogapp.extensions import db
 from blogapp.models import BlockedDomain, Comment, CommentKind, LinkbackLog, save_site_settings
-from conftest import TEST_REDIS_URL
+from conftest import TEST_REDIS_URL, count_queries
 from helpers import add_comment, make_post
 
 SITE = "http://blog.test"
@@ -619,6 +619,21 @@ def test_in_flight_cap_refuses_at_once_with_49(live_server, source_site, post):
 
     assert "registered" in wait_for(ping_when_free, timeout=3)
     assert [r.source_url for r in rows()] == [other]
+
+
+@pytest.mark.parametrize("config_overrides", [cfg(LINKBACK_MAX_IN_FLIGHT=1, LINKBACK_VERIFY_BUDGET=0.3,
+                                                  LINKBACK_FETCH_TIMEOUT=1.0)], ids=["one-in-flight"])
+def test_past_the_cap_a_pingback_costs_no_query(app, live_server, source_site, post):
+    """A flood past the in-flight cap is refused before any lookup: no SQL at all."""
+    post_id, path, target = post
+    slow = source_site.slow("/slow", chunk_delay=0.1, chunks=100)
+    assert "verification continues" in ping(live_server, slow, target)
+    with count_queries(app) as queries:
+        for n in range(5):
+            assert fault(live_server, source_site.url_for(f"/flood-{n}"), target).faultCode == 49
+        # Even one to a page that is not ours: the cap is checked first.
+        assert fault(live_server, source_site.url_for("/x"), "http://elsewhere.example/").faultCode == 49
+    assert queries[0] == 0
 
 
 # --------------------------------------------------------------------------- fault 50
