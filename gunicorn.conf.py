@@ -5,6 +5,7 @@ Threads, not more processes: a pingback holds its request thread while the sourc
 process, so with more threads than that, readers always find a free one. The benchmarks
 (benchmarks/, `make bench`) run under exactly these settings.
 """
+import gc
 import os
 
 wsgi_app = "blogapp:create_app()"
@@ -18,3 +19,12 @@ timeout = 30
 graceful_timeout = 20
 # Never let a proxy's X-Forwarded-* be trusted here: blogapp does that itself (PROXY_COUNT).
 forwarded_allow_ips = "127.0.0.1"
+
+
+def post_worker_init(worker):
+    """The app is loaded and lives as long as the worker: freeze what exists now (modules, templates,
+    the URL map) so the garbage collector stops walking it, and collect less often. Rendering a page
+    makes many short-lived objects; with the defaults, collections were a fifth of a page's time."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)

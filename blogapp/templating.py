@@ -1,6 +1,7 @@
 """What every template can use: site settings, permalinks, dates in the site's zone."""
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,12 @@ def site_settings() -> dict:
 
 
 def site_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
+    return _zone(current_app.config["TIMEZONE"])
+
+
+@functools.lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)  # called twice per comment on a post page: looked up once
 
 
 def local_time(value: datetime | None) -> datetime | None:
