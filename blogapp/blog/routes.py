@@ -20,6 +20,11 @@ from .forms import CommentForm
 # Webmention response types shown compactly (blogapp.endpoints.webmention.REACTIONS), with their labels.
 WEBMENTION_REACTIONS = ("like", "repost", "bookmark")
 
+# What the thread template reads of each comment.
+THREAD_COLUMNS = (Comment.id, Comment.parent_id, Comment.kind, Comment.status, Comment.author_name, Comment.author_url,
+                  Comment.author_photo, Comment.source_url, Comment.content, Comment.content_html, Comment.created_at,
+                  Comment.user_id, Comment.response_type)
+
 # How many of a visitor's own held comments the session remembers, to show them "awaiting moderation".
 HELD_IN_SESSION = 20
 
@@ -170,8 +175,10 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
     held = [int(i) for i in session.get("held_comments", [])]
     if held:
         visible = or_(visible, and_(Comment.id.in_(held), Comment.status == CommentStatus.PENDING.value))
-    everything = db.session.scalars(
-        select(Comment).where(Comment.post_id == post.id, visible).order_by(Comment.created_at, Comment.id)
+    # Plain rows, not ORM objects: a page of 200 comments only reads them, and building 200
+    # tracked instances was a third of its time.
+    everything = db.session.execute(
+        select(*THREAD_COLUMNS).where(Comment.post_id == post.id, visible).order_by(Comment.created_at, Comment.id)
     ).all()
     # Webmention likes, reposts and bookmarks are shown as a compact row of faces, not as comments.
     reactions: dict[str, list[Comment]] = {}
