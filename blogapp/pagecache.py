@@ -28,8 +28,8 @@ from flask import Flask, Response, current_app, has_request_context, request, se
 from flask_caching import Cache
 from flask_login import current_user
 from werkzeug.http import http_date, parse_date, parse_etags
-from sqlalchemy import DateTime, Integer, event, insert, inspect, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import DateTime, Integer, create_engine, event, insert, inspect, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from .extensions import db
@@ -65,7 +65,7 @@ class CachedPages:
     def __init__(self, app: Flask, wsgi_app):
         self.app, self.next = app, wsgi_app
         self.cookies = (app.config["SESSION_COOKIE_NAME"] + "=", app.config.get("REMEMBER_COOKIE_NAME", "remember_token") + "=")
-        self._engine = self._backend = None
+        self._backend = None
 
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD")
@@ -73,11 +73,11 @@ class CachedPages:
                 or any(name in environ.get("HTTP_COOKIE", "") for name in self.cookies)):
             return self.next(environ, start_response)
         try:
-            if self._engine is None:
+            if self._backend is None:
                 with self.app.app_context():
-                    self._engine, self._backend = db.engine, cache.cache
-            with self._engine.connect() as conn:
-                row = conn.execute(_VERSION_QUERY).first()
+                    self._backend = cache.cache
+            row = read_version(self.app)
+            environ["blogapp.version_row"] = row  # the app, if it is asked after all, need not read it again
             if row is None or (row.due is not None and row.due <= utcnow()):
                 return self.next(environ, start_response)  # the app creates the row, or bumps the version
             etag = f"{row.version}-{self.app.extensions['page_release']}"
@@ -153,11 +153,32 @@ _VERSION_QUERY = text(
 ).columns(version=Integer, changed_at=DateTime, due=DateTime)
 
 
+def read_version(app: Flask):
+    """The version row, read on a connection kept for this alone: autocommit, no ping and no reset
+    when it goes back to its pool, so one round trip to the database (three through the app's pool,
+    which pings each connection it hands out and rolls back each one it gets back)."""
+    engine = app.extensions.get("page_version_engine")
+    if engine is None:
+        with app.app_context():
+            main = db.engine
+        options = app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
+        engine = create_engine(main.url, connect_args=options.get("connect_args", {}), isolation_level="AUTOCOMMIT",
+                               pool_pre_ping=False, pool_reset_on_return=None)
+        event.listen(main, "engine_disposed", lambda _: engine.dispose())  # it lives as long as the app's
+        app.extensions["page_version_engine"] = engine
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as conn:
+                return conn.execute(_VERSION_QUERY).first()
+        except DBAPIError as exc:  # unpinged, a connection the server dropped fails once: then a new one
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+
+
 def current_version() -> tuple[int, datetime]:
     """The content version and when it last changed (one query; a second only when it moves)."""
-    # Straight on a pooled connection, not through the ORM session: a cache hit needs nothing else.
-    with db.engine.connect() as conn:
-        row = conn.execute(_VERSION_QUERY).first()
+    environ = request.environ if has_request_context() else {}
+    row = environ.pop("blogapp.version_row", None) or read_version(current_app._get_current_object())
     if row is None:
         _create_row()
         return current_version()

@@ -80,6 +80,10 @@ class Receiver:
         self.verify_trackbacks = verify_trackbacks
         self.user_agent = user_agent
         self._slots = threading.BoundedSemaphore(max_in_flight)
+        # Reading a page is CPU work that holds the GIL: one at a time per process, so the threads
+        # answering readers never wait behind several of them (fetches, which wait on the network,
+        # still run side by side).
+        self._reading = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="linkback-verify")
 
     def shutdown(self) -> None:
@@ -156,8 +160,9 @@ class Receiver:
         target_paths = {self.site.local_path(claim.target.url), self.site.local_path(mention.target)} - {None}
         # Every link to the post has its slug in it: the page is narrowed to such links first.
         slugs = {path.rstrip("/").rsplit("/", 1)[-1] for path in target_paths}
-        reading = read_page(page.body, page.charset, page.url, lambda url: self.site.local_path(url) in target_paths,
-                            hints=slugs)
+        with self._reading:
+            reading = read_page(page.body, page.charset, page.url,
+                                lambda url: self.site.local_path(url) in target_paths, hints=slugs)
         if mention.protocol == "trackback":
             return self._trackback_record(mention, page_title=reading.title)
         return reading.title, reading.excerpt
