@@ -54,5 +54,21 @@ def build_thread(comments: list[Comment], max_depth: int) -> list[ThreadNode]:
     return roots
 
 
+def walk(roots: list[ThreadNode]) -> list[tuple[str, ThreadNode]]:
+    """The thread as one flat sequence, ("open", node) ... ("close", node), in page order, so the
+    template renders it in one loop instead of one macro call per comment."""
+    steps: list[tuple[str, ThreadNode]] = []
+    stack: list[tuple[ThreadNode, bool]] = [(node, False) for node in reversed(roots)]
+    while stack:
+        node, opened = stack.pop()
+        if opened:
+            steps.append(("close", node))
+            continue
+        steps.append(("open", node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in reversed(node.children))
+    return steps
+
+
 def public_count(comments: list[Comment]) -> int:
     return sum(1 for c in comments if c.status == CommentStatus.APPROVED)

@@ -13,7 +13,7 @@ from ..moderation import initial_status
 from ..pagecache import by_content_version, cached_page
 from ..templating import absolute_url, permalink, post_path, site_settings, site_zone
 from ..text import render_comment
-from ..threads import build_thread, count_label, public_count
+from ..threads import build_thread, count_label, public_count, walk
 from . import bp
 from .forms import CommentForm
 
@@ -199,7 +199,8 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
         post=post,
         post_url=post_path(post),  # computed once: each of 200 comments links to it
         post_link=permalink(post),
-        thread=build_thread(comments, settings["COMMENT_THREAD_DEPTH"]),
+        thread=(thread := build_thread(comments, settings["COMMENT_THREAD_DEPTH"])),
+        thread_steps=walk(thread),
         max_depth=int(settings["COMMENT_THREAD_DEPTH"]),
         count_label=count_label(public_count(comments)),
         comments_open=post.accepts_comments(settings["CLOSE_COMMENTS_AFTER_DAYS"]),
