@@ -248,7 +248,7 @@ def fmt_result(r: WrkResult | None) -> tuple[str, str, str]:
 def status_note(r: WrkResult, expected: int) -> str:
     """Say when answers were not what the scenario expects (a 404 is fast, and meaningless)."""
     other = r.count_other_than(expected)
-    parts = [] if r.requests else [f"no request finished within the run (wrk --timeout 10s)"]
+    parts = [] if r.requests else ["no request finished within the run (wrk --timeout 10s)"]
     if other:
         seen = ", ".join(f"{n} x {code}" for code, n in sorted(r.statuses.items()))
         parts.append(f"{other} of {r.requests} answers were not {expected} ({seen})")

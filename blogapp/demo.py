@@ -7,7 +7,6 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from flask import current_app
 
 from sqlalchemy import select
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import threading
-import xmlrpc.client
 from datetime import timedelta
 from urllib.parse import parse_qs
 from xmlrpc.server import SimpleXMLRPCDispatcher

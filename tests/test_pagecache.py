@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from flask import g
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from blogapp import create_app
 from blogapp.extensions import db
@@ -78,8 +78,6 @@ def test_bulk_deletes_and_setting_changes_make_pages_new(app, client, ctx):
 
 def test_personal_pages_are_never_cached(app, client, ctx, admin_client):
     post_id, path = make_post(title="Personal")
-    draft = save_post(None, title="A draft", body="Not yet.", publish=False)
-    db.session.commit()
     client.get(path)
     # The admin is logged in: no ETag, the page is rendered for them.
     page = admin_client.get(path)
