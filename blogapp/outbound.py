@@ -26,6 +26,8 @@ import logging
 from bs4 import BeautifulSoup
 from flask import current_app
 from sqlalchemy import delete, select
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
 
 from . import jobs
 from .extensions import db
@@ -279,6 +281,9 @@ def _self_ping(row: OutboundLink, post: Post) -> Outcome:
     try:
         target = store.resolve_post(row.target_url, for_pings=True)
     except LinkbackError as exc:
+        if not _is_post_page(site.local_path(row.target_url)):
+            return Outcome(SKIPPED, SELF, message="Not sent: the link is to a page of ours that is not a post "
+                                                  "(only posts take pingbacks).")
         return Outcome(FAILED, SELF, code=exc.code, message=f"Fault {exc.code}: {exc.message}")
     wanted = site.local_path(row.target_url)
     page = current_app.test_client().get(post_path(post))  # our own page, rendered in-process: no HTTP
@@ -300,6 +305,19 @@ def _self_ping(row: OutboundLink, post: Post) -> Outcome:
     comment.author_name = reading.title
     comment.content = reading.excerpt
     return Outcome(SENT, SELF, endpoint=None, message=message)
+
+
+def _is_post_page(path: str | None) -> bool:
+    """Whether one of our paths is a post's page (an archive, a feed or the admin are not)."""
+    if path is None:
+        return False
+    try:
+        endpoint, _ = current_app.url_map.bind("localhost").match(path, method="GET")
+    except RequestRedirect:
+        return True  # an old date of a post's address
+    except HTTPException:
+        return False
+    return endpoint == "blog.post"
 
 
 def _remove_self_ping(row: OutboundLink) -> None:

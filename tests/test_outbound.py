@@ -289,6 +289,18 @@ def test_a_self_ping_to_a_post_with_pings_closed_is_refused(app, ctx):
     assert row.state == "failed" and "closed" in row.message.lower()
 
 
+def test_a_link_to_one_of_our_pages_that_is_not_a_post_is_skipped(app, ctx):
+    target = publish("A real post", "Text.")
+    source = publish("Links home", f"[the feed]({SITE}/feed/), [an archive]({SITE}/2026/) and "
+                                   f"[a post]({SITE}{post_url_path(target)})")
+    settle(app)
+    rows = rows_of(source)
+    assert rows[f"{SITE}/feed/"].state == "skipped" and "not a post" in rows[f"{SITE}/feed/"].message
+    assert rows[f"{SITE}/2026/"].state == "skipped"
+    assert rows[SITE + post_url_path(target)].state == "sent"
+    assert db.session.scalar(select(Comment).where(Comment.post_id == target.id)).kind == "pingback"
+
+
 # ---------------------------------------------------------------- the admin
 
 
