@@ -80,7 +80,7 @@ class CachedPages:
             environ["blogapp.version_row"] = row  # the app, if it is asked after all, need not read it again
             if row is None or (row.due is not None and row.due <= utcnow()):
                 return self.next(environ, start_response)  # the app creates the row, or bumps the version
-            etag = f"{row.version}-{self.app.extensions['page_release']}"
+            etag = _etag(self.app, row.version)
             hit = self._backend.get(page_key(etag, environ))
         except Exception:  # the cache or the database is unwell: the app answers, and says why
             log.exception("cached page lookup failed")
@@ -88,13 +88,8 @@ class CachedPages:
         if hit is None:
             return self.next(environ, start_response)
         body, status, kept = hit
-        last_modified = _http_date(row.changed_at)
-        headers = [*kept, ("ETag", f'W/"{etag}"'), ("Last-Modified", http_date(last_modified)),
-                   ("Cache-Control", "public, no-cache"), ("Vary", "Cookie")]
-        if_none_match = environ.get("HTTP_IF_NONE_MATCH")
-        if_modified_since = parse_date(environ.get("HTTP_IF_MODIFIED_SINCE"))
-        if (parse_etags(if_none_match).contains_weak(etag) if if_none_match
-                else if_modified_since is not None and last_modified <= if_modified_since):
+        headers = [*kept, *_validator_headers(etag, row.changed_at)]
+        if _not_modified(environ, etag, row.changed_at):
             start_response("304 Not Modified", [h for h in headers if h[0] != "Content-Type"])
             return []
         start_response(f"{status} OK", [*headers, ("Content-Length", str(len(body)))])
@@ -255,35 +250,51 @@ def cached_page(view):
         if request.method not in ("GET", "HEAD") or _personal():
             return view(*args, **kwargs)
         version, changed_at = current_version()
-        etag = f"{version}-{current_app.extensions['page_release']}"
-        last_modified = _http_date(changed_at)
-        if request.if_none_match.contains_weak(etag) or (
-                not request.if_none_match and request.if_modified_since is not None
-                and last_modified <= request.if_modified_since):
-            return _validators(Response(status=304), etag, last_modified)
+        etag = _etag(current_app, version)
+        if _not_modified(request.environ, etag, changed_at):
+            return _validators(Response(status=304), etag, changed_at)
         use_cache = bool(current_app.config["PAGE_CACHE"])
         key = page_key(etag, request.environ)
         if use_cache:
             hit = cache.get(key)
             if hit is not None:
                 body, status, headers = hit
-                return _validators(Response(body, status=status, headers=headers), etag, last_modified)
+                return _validators(Response(body, status=status, headers=headers), etag, changed_at)
         response = current_app.make_response(view(*args, **kwargs))
         if response.status_code != 200 or response.direct_passthrough:
             return response
         if use_cache and not _personal():  # the view did not make it personal (a flash, say)
             headers = [(name, response.headers[name]) for name in _KEPT_HEADERS if name in response.headers]
             cache.set(key, (response.get_data(), response.status_code, headers))
-        return _validators(response, etag, last_modified)
+        return _validators(response, etag, changed_at)
 
     return wrapper
 
 
-def _validators(response: Response, etag: str, last_modified: datetime) -> Response:
-    headers = response.headers
-    headers["ETag"] = f'W/"{etag}"'
-    headers["Last-Modified"] = http_date(last_modified)
+def _etag(app: Flask, version: int) -> str:
+    return f"{version}-{app.extensions['page_release']}"
+
+
+def _validator_headers(etag: str, changed_at: datetime) -> list[tuple[str, str]]:
+    """The headers of a cacheable page, for the fast path and the app alike."""
     # Shared caches may keep it, but must ask us each time (a comment can change it any minute).
-    headers["Cache-Control"] = "public, no-cache"
-    response.vary.add("Cookie")
+    return [("ETag", f'W/"{etag}"'), ("Last-Modified", http_date(_http_date(changed_at))),
+            ("Cache-Control", "public, no-cache"), ("Vary", "Cookie")]
+
+
+def _not_modified(environ, etag: str, changed_at: datetime) -> bool:
+    """Whether the request's validators (If-None-Match first, else If-Modified-Since) match the page."""
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match:
+        return parse_etags(if_none_match).contains_weak(etag)
+    if_modified_since = parse_date(environ.get("HTTP_IF_MODIFIED_SINCE"))
+    return if_modified_since is not None and _http_date(changed_at) <= if_modified_since
+
+
+def _validators(response: Response, etag: str, changed_at: datetime) -> Response:
+    for name, value in _validator_headers(etag, changed_at):
+        if name == "Vary":
+            response.vary.add(value)  # merged with what the app already varies on
+        else:
+            response.headers[name] = value
     return response
