@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
-__all__ = ["Request", "SourceSite"]
+__all__ = ["Request", "SourceSite", "wordpress_rdf"]
 
 
 @dataclass(eq=False)
@@ -404,3 +404,17 @@ def gzip_bomb_bytes(expanded_size: int, prefix: bytes = b"<html><body>") -> byte
     ])
     _BOMBS[key] = data
     return data
+
+
+def wordpress_rdf(permalink: str, ping: str, title: str = "A post") -> str:
+    """What WordPress's trackback_rdf() prints in a post."""
+    return f"""<!--
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+			xmlns:dc="http://purl.org/dc/elements/1.1/"
+			xmlns:trackback="http://madskills.com/public/xml/rss/module/trackback/">
+		<rdf:Description rdf:about="{permalink}"
+    dc:identifier="{permalink}"
+    dc:title="{title}"
+    trackback:ping="{ping}" />
+	</rdf:RDF>
+-->"""

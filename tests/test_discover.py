@@ -20,6 +20,7 @@ from blogapp.linkback.discover import (
     parse_link_header,
 )
 from blogapp.linkback.fetch import FetchError, FetchPolicy, FetchResult, GuardedFetcher
+from sites import wordpress_rdf
 
 MB = 1_000_000
 
@@ -376,20 +377,6 @@ def test_pingback_is_only_a_link_element():
 
 
 # --------------------------------------------------------------------------- trackback
-
-
-def wordpress_rdf(permalink: str, ping: str, title: str = "A post") -> str:
-    """What WordPress's trackback_rdf() prints in a post."""
-    return f"""<!--
-<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-			xmlns:dc="http://purl.org/dc/elements/1.1/"
-			xmlns:trackback="http://madskills.com/public/xml/rss/module/trackback/">
-		<rdf:Description rdf:about="{permalink}"
-    dc:identifier="{permalink}"
-    dc:title="{title}"
-    trackback:ping="{ping}" />
-	</rdf:RDF>
--->"""
 
 
 def test_trackback_from_wordpress_rdf_in_a_comment(source_site):

@@ -21,6 +21,7 @@ import pytest
 
 from blogapp.linkback.fetch import FetchError, FetchPolicy, GuardedFetcher
 from netfence import Net
+from sites import wordpress_rdf
 from blogapp.linkback.send import Announcement, Outcome, Sender, is_bare_home_page, outbound_links
 
 PUBLIC_IP = "93.184.216.34"  # a public address; never contacted: refused or routed to 127.0.0.1
@@ -138,20 +139,6 @@ class PingbackServer:
         else:
             body = xmlrpc.client.dumps((result,), methodresponse=True)
         return 200, {"Content-Type": "text/xml; charset=utf-8"}, body
-
-
-def wordpress_rdf(permalink: str, ping: str) -> str:
-    """What WordPress's trackback_rdf() prints in a post: RDF inside an HTML comment."""
-    return f"""<!--
-<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-			xmlns:dc="http://purl.org/dc/elements/1.1/"
-			xmlns:trackback="http://madskills.com/public/xml/rss/module/trackback/">
-		<rdf:Description rdf:about="{permalink}"
-    dc:identifier="{permalink}"
-    dc:title="A post"
-    trackback:ping="{ping}" />
-	</rdf:RDF>
--->"""
 
 
 TB_OK = '<?xml version="1.0" encoding="utf-8"?><response><error>0</error></response>'
