@@ -33,6 +33,8 @@ DEFAULTS: dict[str, object] = {
     # Readers' pages cached whole (per process, or in Redis when REDIS_URL is set); ETags and 304s either way.
     "PAGE_CACHE": True,
     "PAGE_CACHE_TIMEOUT": 300,  # seconds a cached page is kept at most
+    # PostgreSQL: each process learns of content changes by LISTEN/NOTIFY instead of asking on every view.
+    "PAGE_CACHE_LISTEN": True,
     # Number of reverse proxies in front of us whose X-Forwarded-* headers we trust.
     "PROXY_COUNT": 0,
     # Other base URLs that are this site (old domains, http/https mirrors), for linkback targets.

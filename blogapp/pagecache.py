@@ -5,6 +5,8 @@ post, a visible comment, a category or tag, a site setting, a tombstone, an auth
 bumped in the same transaction as the change (SQLAlchemy session events below), so every
 process, whatever cache it has, sees the new number on its next request. A scheduled post going
 live changes nothing in the database, so the version check also bumps when one has come due.
+On PostgreSQL the bump also sends a NOTIFY, and each process keeps the number in memory
+(``VersionListener``) rather than asking for it on every cached view.
 
 Pages decorated with ``@cached_page``, requested by an anonymous reader with nothing of their
 own to see (no held comment, no flash message, not logged in):
@@ -19,6 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import threading
+import time
+import weakref
 from datetime import UTC, datetime
 from functools import wraps
 from itertools import chain
@@ -76,7 +82,7 @@ class CachedPages:
             if self._backend is None:
                 with self.app.app_context():
                     self._backend = cache.cache
-            row = read_version(self.app)
+            row = fresh_version_row(self.app)
             environ["blogapp.version_row"] = row  # the app, if it is asked after all, need not read it again
             if row is None or (row.due is not None and row.due <= utcnow()):
                 return self.next(environ, start_response)  # the app creates the row, or bumps the version
@@ -148,10 +154,8 @@ _VERSION_QUERY = text(
 ).columns(version=Integer, changed_at=DateTime, due=DateTime)
 
 
-def read_version(app: Flask):
-    """The version row, read on a connection kept for this alone: autocommit, no ping and no reset
-    when it goes back to its pool, so one round trip to the database (three through the app's pool,
-    which pings each connection it hands out and rolls back each one it gets back)."""
+def _version_engine(app: Flask):
+    """The engine the version is read on (and, on PostgreSQL, the listener that keeps it)."""
     engine = app.extensions.get("page_version_engine")
     if engine is None:
         with app.app_context():
@@ -159,8 +163,26 @@ def read_version(app: Flask):
         options = app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
         engine = create_engine(main.url, connect_args=options.get("connect_args", {}), isolation_level="AUTOCOMMIT",
                                pool_pre_ping=False, pool_reset_on_return=None)
-        event.listen(main, "engine_disposed", lambda _: engine.dispose())  # it lives as long as the app's
+        listener = None
+        if engine.dialect.name == "postgresql" and app.config["PAGE_CACHE_LISTEN"]:
+            listener = VersionListener(engine)
+            app.extensions["page_version_listener"] = listener
+
+        def _dispose(_):  # they live as long as the app's engine
+            if listener is not None:
+                listener.stop()
+            engine.dispose()
+
+        event.listen(main, "engine_disposed", _dispose)
         app.extensions["page_version_engine"] = engine
+    return engine
+
+
+def read_version(app: Flask):
+    """The version row, read on a connection kept for this alone: autocommit, no ping and no reset
+    when it goes back to its pool, so one round trip to the database (three through the app's pool,
+    which pings each connection it hands out and rolls back each one it gets back)."""
+    engine = _version_engine(app)
     for attempt in (1, 2):
         try:
             with engine.connect() as conn:
@@ -168,6 +190,100 @@ def read_version(app: Flask):
         except DBAPIError as exc:  # unpinged, a connection the server dropped fails once: then a new one
             if attempt == 2 or not exc.connection_invalidated:
                 raise
+
+
+_LISTENERS: "weakref.WeakSet[VersionListener]" = weakref.WeakSet()
+
+# PostgreSQL: every transaction that bumps the version also notifies this channel (delivered at
+# commit), so each process can keep the version in memory instead of asking on every view.
+CHANNEL = "blogapp_content_version"
+
+
+class VersionListener:
+    """The version row, kept current in this process by PostgreSQL's LISTEN/NOTIFY.
+
+    A thread of its own holds a listening connection and re-reads the row when told of a change
+    (or at least every second, so a notification lost for any reason costs a second, not more).
+    Until it has a fresh row (starting, the server gone), ``row()`` gives None and callers ask
+    the database as before. Only the cookieless fast path trusts it: a change is seen there as
+    soon as the notification arrives (milliseconds), and the people who made it, who carry our
+    cookies, are answered by the app, which always asks the database.
+    """
+
+    FRESH_FOR = 5.0  # seconds a row read by the thread is trusted without a newer one
+    RECHECK_EVERY = 1.0  # seconds between reads when no notification comes
+
+    def __init__(self, engine):
+        self.engine = engine
+        self._row, self._read_at = None, 0.0
+        self._pid = None
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._publishing = threading.Lock()
+        self._changes_here = 0  # commits in this process that bumped the version
+        self.backend_pid = None  # the listening connection's server process
+        _LISTENERS.add(self)
+
+    def changed_here(self) -> None:
+        """This process committed a change: stop trusting the row until the thread has read a newer one.
+
+        The notification would tell the thread too, but only after the writer's next request may
+        already have looked; this way a process always sees its own changes at once."""
+        with self._publishing:
+            self._changes_here += 1
+            self._read_at = 0.0
+
+    def row(self):
+        if self._pid != os.getpid():  # first use, or a fork (threads do not survive one)
+            self._start()
+            return None
+        if time.monotonic() - self._read_at > self.FRESH_FOR:
+            return None
+        return self._row
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid() or self._stopped.is_set():
+                return
+            self._pid, self._row, self._read_at = os.getpid(), None, 0.0
+            threading.Thread(target=self._run, name="blogapp-version-listener", daemon=True).start()
+
+    def _run(self) -> None:
+        delay = 0.5
+        while not self._stopped.is_set():
+            try:
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql(f"LISTEN {CHANNEL}")  # before the first read: no change slips between
+                    listening = conn.connection.driver_connection
+                    self.backend_pid = listening.info.backend_pid
+                    while not self._stopped.is_set():
+                        changes = self._changes_here
+                        row = conn.execute(_VERSION_QUERY).first()
+                        with self._publishing:
+                            if changes != self._changes_here:
+                                continue  # a commit here may have come after that read: read again
+                            self._row, self._read_at = row, time.monotonic()
+                        delay = 0.5
+                        for _ in listening.notifies(timeout=self.RECHECK_EVERY, stop_after=1):
+                            pass
+                    conn.invalidate()  # closed, not pooled: the app's engine is gone
+            except Exception:  # the server restarted, the network hiccuped: readers ask the database meanwhile
+                self._read_at = 0.0
+                log.warning("content version listener lost its connection; retrying in %.1f s", delay, exc_info=True)
+                self._stopped.wait(delay)
+                delay = min(delay * 2, 30.0)
+
+
+def fresh_version_row(app: Flask):
+    """The version row for the cookieless fast path: from the listener when it has one, else read."""
+    listener = app.extensions.get("page_version_listener")
+    if listener is None:
+        _version_engine(app)
+        listener = app.extensions.get("page_version_listener")
+    return (listener and listener.row()) or read_version(app)
 
 
 def current_version() -> tuple[int, datetime]:
@@ -190,16 +306,39 @@ def current_version() -> tuple[int, datetime]:
 def _create_row() -> None:
     try:
         db.session.execute(insert(ContentVersion).values(id=1, version=1, changed_at=utcnow()))
+        _notify(db.session)
         db.session.commit()
     except IntegrityError:  # another request made it just now
         db.session.rollback()
 
 
 def bump(session: Session) -> None:
-    session.connection().execute(
+    connection = session.connection()
+    connection.execute(
         update(ContentVersion).where(ContentVersion.id == 1)
         .values(version=ContentVersion.version + 1, changed_at=utcnow())
     )
+    _notify(session)
+
+
+def _notify(session: Session) -> None:
+    """Tell every process's listener, at commit, that the version row changed (PostgreSQL)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":  # repeats in one transaction are merged into one
+        connection.exec_driver_sql(f"NOTIFY {CHANNEL}")
+        session.info["version_bumped"] = True  # and this process's own listeners, at once
+
+
+@event.listens_for(Session, "after_commit")
+def _tell_listeners_here(session):
+    if session.info.pop("version_bumped", False):
+        for listener in list(_LISTENERS):
+            listener.changed_here()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_bump(session):
+    session.info.pop("version_bumped", None)
 
 
 def _seen_by_readers(obj) -> bool:

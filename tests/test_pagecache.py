@@ -6,12 +6,14 @@ the tests also run two apps on one database, as two gunicorn workers are.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from flask import g
-from sqlalchemy import delete
+from sqlalchemy import create_engine, delete, text
 
 from blogapp import create_app
 from blogapp.extensions import db
@@ -19,10 +21,14 @@ from blogapp.models import Comment, CommentKind, CommentStatus, Post, save_site_
 from blogapp.moderation import apply_action
 from blogapp.posts import save_post
 from blogapp.templating import site_request_context
-from conftest import count_queries
+from blogapp.pagecache import VersionListener
+from conftest import TEST_DATABASE_URL, count_queries
 from helpers import add_comment, make_post
 
+NEEDS_POSTGRESQL = pytest.mark.skipif(not TEST_DATABASE_URL, reason="LISTEN/NOTIFY needs PostgreSQL: set TEST_DATABASE_URL")
 
+
+@pytest.mark.parametrize("config_overrides", [{"PAGE_CACHE_LISTEN": False}])
 def test_a_second_view_is_served_from_the_cache_with_one_query(app, client, ctx):
     _, path = make_post(title="Cached")
     first = client.get(path)
@@ -35,7 +41,7 @@ def test_a_second_view_is_served_from_the_cache_with_one_query(app, client, ctx)
     assert second.headers["Content-Type"] == first.headers["Content-Type"]
 
 
-@pytest.mark.parametrize("config_overrides", [{}, {"PAGE_CACHE": False}])
+@pytest.mark.parametrize("config_overrides", [{"PAGE_CACHE_LISTEN": False}, {"PAGE_CACHE": False}])
 def test_conditional_gets_answer_304_without_rendering(app, client, ctx):
     _, path = make_post(title="Conditional")
     first = client.get(path)
@@ -106,19 +112,34 @@ def test_a_scheduled_post_appears_when_its_time_comes(app, client, ctx):
     assert "Coming soon" in client.get("/feed/").get_data(as_text=True)
 
 
+@contextmanager
+def other_worker(app, tmp_path, **config):
+    """A second app on the same database, with its own in-process cache: another gunicorn worker."""
+    other = create_app({**{k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "SITE_URL", "TESTING")},
+                        "SQLALCHEMY_ENGINE_OPTIONS": app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+                        "SECRET_KEY": "other-" + secrets.token_hex(4), "RATELIMIT_ENABLED": False, **config},
+                       instance_path=str(tmp_path / f"other-instance-{secrets.token_hex(2)}"))
+    try:
+        yield other
+    finally:
+        other.extensions["linkback_receiver"].shutdown()
+        other.extensions["jobs"].shutdown()
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
 def test_a_change_made_by_another_worker_is_seen_at_once(app, client, tmp_path, pg_schema):
     """Two apps on one database, each with its own in-process cache, as two gunicorn workers.
 
     No test-wide app context here: each request has its own, and its own session, as in a worker.
+    (On PostgreSQL the first app may be listening for changes by now: a commit in this process
+    tells its listeners at once, so this holds there too.)
     """
     with app.app_context(), site_request_context(app):
         post_id, path = make_post(title="Shared")
     assert "From the other worker" not in client.get(path).get_data(as_text=True)
-    other = create_app({**{k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "SITE_URL", "TESTING")},
-                        "SQLALCHEMY_ENGINE_OPTIONS": app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
-                        "SECRET_KEY": "other-" + secrets.token_hex(4), "RATELIMIT_ENABLED": False},
-                       instance_path=str(tmp_path / "other-instance"))
-    try:
+    with other_worker(app, tmp_path) as other:
         with other.app_context():
             add_comment(post_id, "From the other worker")
         assert "From the other worker" in client.get(path).get_data(as_text=True)
@@ -127,12 +148,104 @@ def test_a_change_made_by_another_worker_is_seen_at_once(app, client, tmp_path, 
             post.title = "Shared, renamed"
             db.session.commit()
         assert "Shared, renamed" in client.get("/").get_data(as_text=True)
-    finally:
-        other.extensions["linkback_receiver"].shutdown()
-        other.extensions["jobs"].shutdown()
+
+
+def wait_for(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def listening(app) -> bool:
+    listener = app.extensions.get("page_version_listener")
+    return listener is not None and listener.row() is not None
+
+
+@NEEDS_POSTGRESQL
+def test_on_postgresql_cached_views_ask_the_database_nothing(app, client, ctx):
+    _, path = make_post(title="Listened")
+    first = client.get(path)
+    assert wait_for(lambda: listening(app)), "the version listener never got a row"
+    with count_queries(app) as queries:
+        for _ in range(20):
+            again = client.get(path)
+            assert again.status_code == 200 and again.get_data() == first.get_data()
+        assert client.get(path, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    assert queries[0] == 0
+
+
+@NEEDS_POSTGRESQL
+def test_on_postgresql_a_change_in_another_process_arrives_by_notification(app, client, tmp_path, pg_schema,
+                                                                           monkeypatch):
+    """A change committed by another process reaches this one's listener by NOTIFY, not by polling.
+
+    The other "process" here shares our Python process, where a commit tells the listeners
+    directly; that shortcut is switched off so that only the notification can carry it."""
+    monkeypatch.setattr(VersionListener, "RECHECK_EVERY", 60.0)
+    monkeypatch.setattr(VersionListener, "FRESH_FOR", 120.0)
+    monkeypatch.setattr(VersionListener, "changed_here", lambda self: None)
+    with app.app_context(), site_request_context(app):
+        post_id, path = make_post(title="Pushed")
+    client.get(path)
+    assert wait_for(lambda: listening(app))
+    listener = app.extensions["page_version_listener"]
+    before = listener.row().version
+    with other_worker(app, tmp_path) as other:
         with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
+            add_comment(post_id, "Carried by a notification")
+        assert wait_for(lambda: listener.row().version > before, timeout=10), "no notification arrived"
+        assert "Carried by a notification" in client.get(path).get_data(as_text=True)
+
+
+@NEEDS_POSTGRESQL
+def test_on_postgresql_a_lost_listener_connection_falls_back_and_reconnects(app, client, tmp_path, pg_schema):
+    with app.app_context(), site_request_context(app):
+        post_id, path = make_post(title="Resilient")
+    client.get(path)
+    assert wait_for(lambda: listening(app))
+    listener = app.extensions["page_version_listener"]
+    lost = listener.backend_pid
+    killer = create_engine(TEST_DATABASE_URL)
+    try:
+        with killer.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": lost}).scalar()
+        with other_worker(app, tmp_path) as other:
+            with other.app_context():
+                add_comment(post_id, "While the listener was away")
+            page = client.get(path)
+            assert page.status_code == 200 and "While the listener was away" in page.get_data(as_text=True)
+        assert wait_for(lambda: listening(app) and listener.backend_pid != lost, timeout=10), "it never came back"
+        with killer.connect() as conn:
+            alive = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": listener.backend_pid})
+            assert alive.scalar() == 1
+    finally:
+        killer.dispose()
+
+
+@NEEDS_POSTGRESQL
+def test_on_postgresql_the_listener_ends_with_its_app(app, client, tmp_path, pg_schema):
+    """Apps come and go (tests, reloads): each one's listening connection must go with it."""
+    with app.app_context(), site_request_context(app):
+        _, path = make_post(title="Short-lived")
+    with other_worker(app, tmp_path) as other:
+        other.test_client().get(path)
+        assert wait_for(lambda: listening(other))
+        listener = other.extensions["page_version_listener"]
+        backend = listener.backend_pid
+    watcher = create_engine(TEST_DATABASE_URL)
+    try:
+        def gone():
+            with watcher.connect() as conn:
+                return not conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                                        {"pid": backend}).scalar()
+        assert wait_for(gone, timeout=5), "the listening connection outlived its app"
+        assert not any(t.name == "blogapp-version-listener" and t.is_alive() and getattr(t, "_target", None)
+                       and t._target.__self__ is listener for t in threading.enumerate())
+    finally:
+        watcher.dispose()
 
 
 def test_a_cached_page_never_shows_a_flash_to_someone_else(app, ctx):
