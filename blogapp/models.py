@@ -121,7 +121,9 @@ class Tag(db.Model):
 class Post(db.Model):
     __table_args__ = (
         CheckConstraint(_in("status", PostStatus), name="status"),
-        Index("ix_post_status_published_at", "status", "published_at"),
+        # Listings filter by status and page newest first by (published_at, id): one index serves
+        # the seek of a cursor page (blogapp.blog.listing) and its order, ties included.
+        Index("ix_post_status_published_at_id", "status", "published_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -35,7 +35,8 @@ def test_index_lists_newest_first_and_paginates(app, client, ctx):
     first = soup(client.get("/"))
     titles = [a.get_text() for a in first.select("h2.entry-title a")]
     assert titles == ["Post number 4", "Post number 3"]
-    assert first.select_one("a.older")["href"] == "/page/2/"
+    # The link carries a cursor (tests/test_pagination.py); /page/N/ alone still works.
+    assert first.select_one("a.older")["href"].startswith("/page/2/?after=")
     third = soup(client.get("/page/3/"))
     assert [a.get_text() for a in third.select("h2.entry-title a")] == ["Post number 0"]
     assert client.get("/page/4/").status_code == 404

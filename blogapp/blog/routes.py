@@ -16,6 +16,7 @@ from ..text import render_comment
 from ..threads import build_thread, count_label, public_count, walk
 from . import bp
 from .forms import CommentForm
+from .listing import cursor_from, cursor_of, read_page
 
 # Webmention response types shown compactly (blogapp.endpoints.webmention.REACTIONS), with their labels.
 WEBMENTION_REACTIONS = ("like", "repost", "bookmark")
@@ -39,24 +40,37 @@ def _listing():
 
 
 def _render_list(stmt, page: int, *, heading: str | None, endpoint: str, **endpoint_args):
-    pagination = db.paginate(stmt, page=page, per_page=site_settings()["POSTS_PER_PAGE"], error_out=False, count=False)
+    per_page = int(site_settings()["POSTS_PER_PAGE"])
     # "Page N of M" needs the total; counting a big blog's posts on every view is what hurts, so
     # the count is kept per listing until the content changes.
     listing = ":".join([endpoint, *(f"{k}={v}" for k, v in sorted(endpoint_args.items()))])
-    pagination.total = by_content_version(
+    total = by_content_version(
         "count:" + listing,
         lambda: db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())),
     )
-    if page > 1 and not pagination.items:
+    # The "Older posts" and "Newer posts" links carry a cursor, so that paging on costs the same at
+    # any depth, and shows no post twice when one is published meanwhile (blogapp.blog.listing).
+    shown = read_page(stmt, page, per_page, total, cursor_from(request.args))
+    if page > 1 and not shown.items:
         abort(404)
-    counts = _comment_counts([p.id for p in pagination.items])
+
+    def page_url(n: int, **cursor) -> str:
+        return url_for(endpoint, page=n, **endpoint_args, **cursor) if n > 1 else url_for(endpoint, **endpoint_args)
+
+    older_url = page_url(page + 1, after=cursor_of(shown.items[-1])) if shown.has_older and shown.items else None
+    newer_url = None
+    if shown.has_newer:
+        newer_url = page_url(page - 1, before=cursor_of(shown.items[0])) if page > 2 else page_url(1)
     return render_template(
         "blog/list.html",
-        posts=pagination.items,
-        pagination=pagination,
+        posts=shown.items,
+        pagination=shown,
         heading=heading,
-        comment_counts=counts,
-        page_url=lambda n: url_for(endpoint, page=n, **endpoint_args) if n > 1 else url_for(endpoint, **endpoint_args),
+        comment_counts=_comment_counts([p.id for p in shown.items]),
+        older_url=older_url,
+        newer_url=newer_url,
+        # One address per page for search engines: /page/N/, without a cursor.
+        canonical_url=absolute_url(page_url(page)),
     )
 
 
