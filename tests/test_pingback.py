@@ -27,6 +27,7 @@ from bs4 import BeautifulSoup
 from sqlalchemy import event, select, update
 
 from blogapp.extensions import db
+from blogapp.linkback.receive import CpuBudget
 from blogapp.models import BlockedDomain, Comment, CommentKind, LinkbackLog, save_site_settings
 from conftest import TEST_REDIS_URL, count_queries
 from helpers import add_comment, make_post
@@ -634,6 +635,45 @@ def test_past_the_cap_a_pingback_costs_no_query(app, live_server, source_site, p
         # Even one to a page that is not ours: the cap is checked first.
         assert fault(live_server, source_site.url_for("/x"), "http://elsewhere.example/").faultCode == 49
     assert queries[0] == 0
+
+
+def test_the_cpu_budget_drains_at_its_share_of_a_core():
+    now = [0.0]
+    budget = CpuBudget(0.1, burst=0.25, clock=lambda: now[0])
+    assert not budget.exhausted()
+    budget.spend(0.3)  # a few big pages at once: past the burst
+    assert budget.exhausted()
+    now[0] = 0.4  # 0.04 s of CPU drained in 0.4 s: 0.26 owed, still past it
+    assert budget.exhausted()
+    now[0] = 0.6  # 0.24 owed
+    assert not budget.exhausted()
+    now[0] = 100.0  # it never drains below nothing: a quiet hour earns no flood
+    budget.spend(0.3)
+    assert budget.exhausted()
+    off = CpuBudget(0)
+    off.spend(1000.0)
+    assert not off.exhausted()
+
+
+def test_past_the_cpu_budget_a_pingback_gets_49_at_once_and_nothing_is_fetched(app, live_server, source_site, post):
+    """Fast sources free their slots at once, so the in-flight cap alone does not bound the CPU
+    a stream of them takes: the budget does. Here its clock stands still, so what the first
+    verification really cost (its thread's CPU time) is never paid back."""
+    post_id, path, target = post
+    receiver = app.extensions["linkback_receiver"]
+    assert receiver.cpu.share == app.config["LINKBACK_VERIFY_CPU"] > 0  # on by default
+    now = [0.0]
+    receiver.cpu = CpuBudget(0.1, burst=0.0, clock=lambda: now[0])
+    first = source_site.page("/first", linking_page(target))
+    second = source_site.page("/second", linking_page(target))
+    assert "registered" in ping(live_server, first, target)
+    f = fault(live_server, second, target)
+    assert f.faultCode == 49 and "Too many" in f.faultString
+    assert paths(source_site) == ["/first"]  # the second source was never fetched
+    assert [r.source_url for r in rows()] == [first]
+    now[0] = 60.0  # a minute later the debt is paid: the same pingback works
+    assert "registered" in ping(live_server, second, target)
+    assert paths(source_site) == ["/first", "/second"]
 
 
 # --------------------------------------------------------------------------- fault 50

@@ -45,6 +45,7 @@ def init_app(app: Flask) -> None:
         site,
         budget=float(config["LINKBACK_VERIFY_BUDGET"]),
         max_in_flight=int(config["LINKBACK_MAX_IN_FLIGHT"]),
+        cpu_share=float(config["LINKBACK_VERIFY_CPU"]),
         verify_trackbacks=bool(config["TRACKBACK_VERIFY"]),
         user_agent=agent,
     )

@@ -6,11 +6,17 @@ and records the outcome; the fetcher is the guarded one. Verification runs on a 
 bounded pool: the caller waits up to ``budget`` seconds for the exact answer, and past
 that the sender is told that verification continues, while the row claimed for this
 source keeps duplicates out until it ends.
+
+Two limits keep strangers from taking the readers' CPU, each answered at once with fault 49:
+at most ``max_in_flight`` verifications at a time (slow sources), and at most ``cpu_share`` of
+one core spent verifying, on average (fast sources with big pages, which free their slots
+quickly).
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -70,9 +76,44 @@ class LinkbackStore(Protocol):
     def release(self, claim: Claim, error: LinkbackError) -> None: ...
 
 
+class CpuBudget:
+    """At most ``share`` of one core, on average, spent on verifications in this process.
+
+    Each verification's CPU time (its thread's, from the fetch to the record) is a debt that
+    drains at ``share`` seconds per second; while it exceeds ``burst`` seconds, new linkbacks
+    are refused. A few big pages at once pass; a stream of them is held to ``share``. A share of
+    0 turns the budget off.
+    """
+
+    def __init__(self, share: float, burst: float = 0.25, clock=time.monotonic):
+        self.share, self.burst, self.clock = share, burst, clock
+        self._debt, self._at = 0.0, clock()
+        self._lock = threading.Lock()
+
+    def _drain(self) -> None:
+        now = self.clock()
+        self._debt = max(0.0, self._debt - (now - self._at) * self.share)
+        self._at = now
+
+    def exhausted(self) -> bool:
+        if self.share <= 0:
+            return False
+        with self._lock:
+            self._drain()
+            return self._debt > self.burst
+
+    def spend(self, seconds: float) -> None:
+        if self.share <= 0:
+            return
+        with self._lock:
+            self._drain()
+            self._debt += seconds
+
+
 class Receiver:
     def __init__(self, store: LinkbackStore, fetcher: GuardedFetcher, site: SiteMatcher, *, budget: float = 2.0,
-                 max_in_flight: int = 8, verify_trackbacks: bool = True, user_agent: str = "blogapp"):
+                 max_in_flight: int = 8, cpu_share: float = 0.05, verify_trackbacks: bool = True,
+                 user_agent: str = "blogapp"):
         self.store = store
         self.fetcher = fetcher
         self.site = site
@@ -80,6 +121,7 @@ class Receiver:
         self.verify_trackbacks = verify_trackbacks
         self.user_agent = user_agent
         self._slots = threading.BoundedSemaphore(max_in_flight)
+        self.cpu = CpuBudget(cpu_share)
         # Reading a page is CPU work that holds the GIL: one at a time per process, so the threads
         # answering readers never wait behind several of them (fetches, which wait on the network,
         # still run side by side).
@@ -93,10 +135,11 @@ class Receiver:
         """Check, claim, verify, record. Raises ``LinkbackError`` with the pingback fault code."""
         if not is_http_url(mention.source):
             raise LinkbackError(SOURCE_NOT_FOUND, "The source URI is not an http or https URL.")
-        # 1. A slot for the one outgoing fetch, first: past the cap we say no at once, before any
-        # lookup or write, so a flood costs almost nothing and readers keep the CPU.
-        if not self._slots.acquire(blocking=False):
+        # 1. CPU to spare, and a slot for the one outgoing fetch, first: past either limit we say no
+        # at once, before any lookup or write, so a flood costs almost nothing and readers keep the CPU.
+        if self.cpu.exhausted() or not self._slots.acquire(blocking=False):
             raise LinkbackError(ACCESS_DENIED, "Too many linkbacks are being verified right now; try again later.")
+        started = time.thread_time()
         try:
             # 2. Everything local and cheap, in an order that never fetches for a request that cannot succeed.
             target = self.store.resolve_target(mention.target)
@@ -107,6 +150,8 @@ class Receiver:
         except BaseException:
             self._slots.release()
             raise
+        finally:
+            self.cpu.spend(time.thread_time() - started)  # the lookups and the claim count too
         try:
             future = self._pool.submit(self._verify_and_record, claim)
         except RuntimeError:  # the pool is shutting down
@@ -122,6 +167,7 @@ class Receiver:
 
     def _verify_and_record(self, claim: Claim) -> str:
         mention = claim.mention
+        started = time.thread_time()
         try:
             if mention.protocol == "trackback" and not self.verify_trackbacks:
                 author, content = self._trackback_record(mention, page_title="")
@@ -143,6 +189,7 @@ class Receiver:
             self.store.release(claim, error)
             raise error from exc
         finally:
+            self.cpu.spend(time.thread_time() - started)
             self._slots.release()
 
     def _verify(self, claim: Claim) -> tuple[str, str]:
