@@ -16,6 +16,7 @@ import http.client
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -395,6 +396,59 @@ def final_outcomes(uri: str, prefix: str) -> str:
         or "nothing"
 
 
+# During the flood measurements each reader connection is closed after this many requests.
+READER_RECONNECT = 100
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used, from /proc; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds used during one measurement, by whom (Linux only; zeros elsewhere)."""
+    blog: float = 0.0  # the blog's gunicorn master and workers
+    harness: float = 0.0  # this process: the flood's senders and source servers
+    wrk: float = 0.0
+    seconds: float = 0.0  # wall time
+
+    def describe(self, requests: int) -> str:
+        per_request = f" ({self.blog / requests * 1000:.2f} ms per reader request)" if requests else ""
+        return (f"CPU in {self.seconds:.0f} s (of {self.seconds * (os.cpu_count() or 1):.0f} available): blog "
+                f"{self.blog:.1f} s{per_request}, flood senders and sources {self.harness:.1f} s, wrk {self.wrk:.1f} s")
+
+
+def metered(server: Gunicorn, run) -> tuple[WrkResult, CpuUse]:
+    """``run()`` (a wrk run), with the CPU each party used meanwhile."""
+    pids = [server.proc.pid, *_children(server.proc.pid)] if server.proc else []
+    blog0 = sum(_proc_cpu(pid) for pid in pids)
+    own0, wrk0, t0 = os.times(), resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    result = run()
+    own1, wrk1 = os.times(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    use = CpuUse(blog=sum(_proc_cpu(pid) for pid in pids) - blog0,
+                 harness=(own1.user + own1.system) - (own0.user + own0.system),
+                 wrk=(wrk1.ru_utime + wrk1.ru_stime) - (wrk0.ru_utime + wrk0.ru_stime),
+                 seconds=time.monotonic() - t0)
+    return result, use
+
+
 def run_floods(args, wrk: Wrk, base: dict[str, str], uri: str, settings: list[str], workdir: Path, post_path: str,
                servers: list[Gunicorn], report: Report) -> None:
     """Reader throughput on the post page while pingbacks flood in, against the same server without."""
@@ -405,8 +459,11 @@ def run_floods(args, wrk: Wrk, base: dict[str, str], uri: str, settings: list[st
                       BLOGAPP_LINKBACK_SOURCE_RATE_LIMIT=limit)
     target = blog.url(post_path)
     print("  wrk post page, no flood ...", flush=True)
-    base_r = wrk.measure(target)
-    report.flood_rows.append(Row("post page, no flood", base_r, None, note=status_note(base_r, 200)))
+    wrk.measure(target)  # a warm-up, then the measurement, metered
+    # Readers reconnect now and then, as real ones do (wrk.RECONNECT_SCRIPT), here and during the floods.
+    base_r, base_cpu = metered(blog, lambda: wrk.run(target, reconnect_every=READER_RECONNECT))
+    report.flood_rows.append(Row("post page, no flood", base_r, None,
+                                 note="; ".join(filter(None, [status_note(base_r, 200), base_cpu.describe(base_r.requests)]))))
     floods = (
         (f"{args.flood_size} pingbacks in flight, sources answer in {args.slow_seconds:g} s", "slow",
          lambda: flood_mod.slow_source(target, args.slow_seconds)),
@@ -420,8 +477,10 @@ def run_floods(args, wrk: Wrk, base: dict[str, str], uri: str, settings: list[st
         print(f"  wrk post page during the flood: {title} ...", flush=True)
         try:
             flood.start()
-            time.sleep(1.0)  # the first wave is in flight before readers are measured
-            r = wrk.run(target)
+            # The flood alone first (the first wave is in flight before readers are measured): what
+            # it costs the blog, and what it costs this machine's senders and sources.
+            _, alone = metered(blog, lambda: time.sleep(3.0))
+            r, cpu = metered(blog, lambda: wrk.run(target, reconnect_every=READER_RECONNECT))
         finally:
             flood.stop()
             drained = source.wait_idle(args.slow_seconds + 20)
@@ -432,6 +491,8 @@ def run_floods(args, wrk: Wrk, base: dict[str, str], uri: str, settings: list[st
         note += f"; in the linkback log: {final_outcomes(uri, source.url(flood.label))}"
         if not drained:
             note += "; the sources were still busy 20 s after the flood"
+        note += (f"; the flood alone used {alone.blog / alone.seconds:.2f} cores in the blog and "
+                 f"{alone.harness / alone.seconds:.2f} in its senders and sources; with readers, " + cpu.describe(r.requests))
         extra = status_note(r, 200)
         report.flood_rows.append(Row(title, r, r.rps / base_r.rps if base_r.rps else None, "no-flood",
                                      note + (f"; {extra}" if extra else "")))

@@ -34,6 +34,27 @@ function done(summary, latency, requests)
 end
 """
 
+# Readers who come and go: every connection asks to be closed after so many requests, and wrk
+# opens a new one. Without it, wrk's connections stay with whichever gunicorn worker accepted them
+# when the run began, for the whole run; while a flood keeps one worker busy, the other may win
+# all of them and serve every reader alone, and the figure is decided by that draw.
+RECONNECT_SCRIPT = r"""
+local plain, closing
+local n = 0
+function init(args)
+  local h = {}
+  for k, v in pairs(wrk.headers) do h[k] = v end
+  plain = wrk.format(nil, nil, h)
+  h["Connection"] = "close"
+  closing = wrk.format(nil, nil, h)
+end
+function request()
+  n = n + 1
+  if n % EVERY == 0 then return closing end
+  return plain
+end
+"""
+
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
 
@@ -119,14 +140,23 @@ class Wrk:
         self.warmup = warmup
         self.script = workdir / "statuses.lua"
         self.script.write_text(STATUS_SCRIPT)
+        self.workdir = workdir
 
     def run(self, url: str, headers: dict[str, str] | None = None, *, duration: float | None = None,
-            connections: int | None = None, tally: bool = False) -> WrkResult:
+            connections: int | None = None, tally: bool = False, reconnect_every: int | None = None) -> WrkResult:
+        """One wrk run. ``tally``: count every answer's status; ``reconnect_every``: close each
+        connection after that many requests (not both: wrk takes one script)."""
         connections = connections or self.connections
         cmd = [self.binary, f"-t{min(self.threads, connections)}", f"-c{connections}",
                f"-d{max(1, round(duration or self.duration))}s", "--latency", "--timeout", "10s"]
+        if tally and reconnect_every:
+            raise ValueError("wrk takes one script: tally or reconnect_every, not both")
         if tally:
             cmd += ["-s", str(self.script)]
+        elif reconnect_every:
+            script = self.workdir / f"reconnect-{reconnect_every}.lua"
+            script.write_text(RECONNECT_SCRIPT.replace("EVERY", str(int(reconnect_every))))
+            cmd += ["-s", str(script)]
         for name, value in (headers or {}).items():
             cmd += ["-H", f"{name}: {value}"]
         cmd.append(url)
@@ -136,11 +166,11 @@ class Wrk:
         return parse(out.stdout)
 
     def measure(self, url: str, headers: dict[str, str] | None = None, *, connections: int | None = None,
-                tally: bool = False) -> WrkResult:
+                tally: bool = False, reconnect_every: int | None = None) -> WrkResult:
         """Warm the URL up (templates compiled, connections pooled, caches filled), then measure.
 
         ``tally``: count every answer's status (needed where a 304 is expected; costs wrk CPU).
         """
         if self.warmup:
             self.run(url, headers, duration=self.warmup, connections=min(8, connections or self.connections))
-        return self.run(url, headers, connections=connections, tally=tally)
+        return self.run(url, headers, connections=connections, tally=tally, reconnect_every=reconnect_every)
