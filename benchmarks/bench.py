@@ -310,6 +310,36 @@ def conditional_headers(server: Gunicorn, path: str) -> tuple[dict[str, str] | N
     return None, "no ETag/Last-Modified: 304 not possible yet"
 
 
+def deep_listing_rows(wrk: Wrk, nocache: Gunicorn, uri: str, floor_rps: float | None, label: str) -> list[Row]:
+    """Index pages from the cache-off server, one request at a time: page 2, and a page half way
+    down the blog asked for by number (OFFSET) and by the cursor its "Older posts" link carries."""
+    from sqlalchemy import DateTime, Integer, create_engine, text as sql
+
+    from blogapp.blog.listing import _spell
+
+    engine = create_engine(uri)
+    try:
+        with engine.connect() as conn:
+            listed = conn.execute(sql("SELECT count(*) FROM post WHERE status = 'published'")).scalar()
+            per_page = 10  # POSTS_PER_PAGE's default
+            deep = max(3, listed // per_page // 2)
+            edge = conn.execute(sql("SELECT published_at, id FROM post WHERE status = 'published' "
+                                    "ORDER BY published_at DESC, id DESC LIMIT 1 OFFSET :n")
+                                .columns(published_at=DateTime, id=Integer),
+                                {"n": (deep - 1) * per_page - 1}).first()
+    finally:
+        engine.dispose()
+    rows = []
+    for name, path in ((f"index page 2{label}", "/page/2/"),
+                       (f"index page {deep:,} by number (OFFSET){label}", f"/page/{deep}/"),
+                       (f"index page {deep:,} by its Older link (cursor){label}",
+                        f"/page/{deep}/?after={_spell(edge.published_at, edge.id)}")):
+        print(f"  wrk {name}, cache off, one request at a time ...", flush=True)
+        r = wrk.measure(nocache.url(path), connections=1)
+        rows.append(Row(name, r, r.rps / floor_rps if floor_rps else None, note=status_note(r, 200)))
+    return rows
+
+
 def reader_pages(wrk: Wrk, blog: Gunicorn, nocache: Gunicorn, post_path: str, floor_rps: float | None,
                  label: str = "") -> tuple[list[Row], str, bool | None]:
     """Index, post page (cache on, cache off), feed, conditional GET: the rows, and the 304 verdict."""
@@ -624,6 +654,13 @@ def evaluate(report: Report, args, dbs: Databases, verdict_304: bool | None, how
                 what += " (the target is for PostgreSQL)"
             targets.append(Target(what, factor <= 1.5, f"{factor:.2f}x ({small[name].result.p50_ms:.1f} -> "
                                                        f"{big.result.p50_ms:.1f} ms)"))
+        second = next((r for r in report.scale_rows if r.scenario.startswith("index page 2 ")), None)
+        by_cursor = next((r for r in report.scale_rows if "(cursor)" in r.scenario), None)
+        if second and by_cursor and second.result and by_cursor.result:
+            factor = by_cursor.result.p50_ms / second.result.p50_ms
+            targets.append(Target("at scale, a deep index page by its Older link: p50 within 1.5x of page 2",
+                                  factor <= 1.5, f"{factor:.2f}x ({second.result.p50_ms:.1f} -> "
+                                                 f"{by_cursor.result.p50_ms:.1f} ms)"))
 
 
 # ---------------------------------------------------------------------------- main
@@ -729,6 +766,7 @@ def main(argv=None) -> int:
             nocache = start_blog("blog-scale-cache-off", base, uri_big, settings, workdir, seeded_big.bench_path,
                                  servers, BLOGAPP_PAGE_CACHE="false")
             rows, _, _ = reader_pages(wrk, blog, nocache, seeded_big.bench_path, floor_r.rps, label=" (scale)")
+            rows += deep_listing_rows(wrk, nocache, uri_big, floor_r.rps, label=" (scale)")
             report.scale_rows = rows
             for s in (blog, nocache):
                 s.stop()
