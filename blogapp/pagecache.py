@@ -29,12 +29,13 @@ from datetime import UTC, datetime
 from functools import wraps
 from itertools import chain
 from pathlib import Path
+from typing import NamedTuple
 
 from flask import Flask, Response, current_app, has_request_context, request, session
 from flask_caching import Cache
 from flask_login import current_user
 from werkzeug.http import http_date, parse_date, parse_etags
-from sqlalchemy import DateTime, Integer, create_engine, event, insert, inspect, text, update
+from sqlalchemy import create_engine, event, insert, inspect, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -145,13 +146,30 @@ def by_content_version(name: str, compute):
     return value
 
 
-# Run on every cached page view, so written once as plain SQL (building the ORM statement cost
-# more than running it): the version, and the first scheduled post that came due since.
-_VERSION_QUERY = text(
+# Run on every cached page view, so written once as plain SQL and run as such (exec_driver_sql:
+# compiling a statement and processing its result types cost more than the query itself): the
+# version, and the first scheduled post that came due since.
+_VERSION_SQL = (
     "SELECT v.version, v.changed_at, (SELECT min(p.published_at) FROM post p"
     f" WHERE p.status = '{PostStatus.PUBLISHED.value}' AND p.published_at > v.changed_at) AS due"
     " FROM content_version v WHERE v.id = 1"
-).columns(version=Integer, changed_at=DateTime, due=DateTime)
+)
+
+
+class VersionRow(NamedTuple):
+    version: int
+    changed_at: datetime
+    due: datetime | None  # the first scheduled post that went live since changed_at
+
+
+def _as_datetime(value) -> datetime | None:
+    # SQLite gives back the text SQLAlchemy stored ("2026-11-27 23:48:50.123456"); PostgreSQL a datetime.
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _version_row(connection) -> VersionRow | None:
+    row = connection.exec_driver_sql(_VERSION_SQL).first()
+    return None if row is None else VersionRow(int(row[0]), _as_datetime(row[1]), _as_datetime(row[2]))
 
 
 def _version_engine(app: Flask):
@@ -186,7 +204,7 @@ def read_version(app: Flask):
     for attempt in (1, 2):
         try:
             with engine.connect() as conn:
-                return conn.execute(_VERSION_QUERY).first()
+                return _version_row(conn)
         except DBAPIError as exc:  # unpinged, a connection the server dropped fails once: then a new one
             if attempt == 2 or not exc.connection_invalidated:
                 raise
@@ -261,7 +279,7 @@ class VersionListener:
                     self.backend_pid = listening.info.backend_pid
                     while not self._stopped.is_set():
                         changes = self._changes_here
-                        row = conn.execute(_VERSION_QUERY).first()
+                        row = _version_row(conn)
                         with self._publishing:
                             if changes != self._changes_here:
                                 continue  # a commit here may have come after that read: read again
