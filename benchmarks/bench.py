@@ -426,10 +426,6 @@ def final_outcomes(uri: str, prefix: str) -> str:
         or "nothing"
 
 
-# During the flood measurements each reader connection is closed after this many requests.
-READER_RECONNECT = 100
-
-
 def _proc_cpu(pid: int) -> float:
     """CPU seconds (user + system) a live process has used, from /proc; 0 if it is gone."""
     try:
@@ -490,8 +486,7 @@ def run_floods(args, wrk: Wrk, base: dict[str, str], uri: str, settings: list[st
     target = blog.url(post_path)
     print("  wrk post page, no flood ...", flush=True)
     wrk.measure(target)  # a warm-up, then the measurement, metered
-    # Readers reconnect now and then, as real ones do (wrk.RECONNECT_SCRIPT), here and during the floods.
-    base_r, base_cpu = metered(blog, lambda: wrk.run(target, reconnect_every=READER_RECONNECT))
+    base_r, base_cpu = metered(blog, lambda: wrk.run(target))
     report.flood_rows.append(Row("post page, no flood", base_r, None,
                                  note="; ".join(filter(None, [status_note(base_r, 200), base_cpu.describe(base_r.requests)]))))
     floods = (
@@ -510,7 +505,7 @@ def run_floods(args, wrk: Wrk, base: dict[str, str], uri: str, settings: list[st
             # The flood alone first (the first wave is in flight before readers are measured): what
             # it costs the blog, and what it costs this machine's senders and sources.
             _, alone = metered(blog, lambda: time.sleep(3.0))
-            r, cpu = metered(blog, lambda: wrk.run(target, reconnect_every=READER_RECONNECT))
+            r, cpu = metered(blog, lambda: wrk.run(target))
         finally:
             flood.stop()
             drained = source.wait_idle(args.slow_seconds + 20)
@@ -560,7 +555,9 @@ def write_results(path: Path, args, report: Report, info, settings_text: str, si
     lines += ["## Settings", "",
               f"- gunicorn (blog and floor alike): `{settings_text}`",
               f"- wrk: `-t{args.threads} -c{args.connections} -d{args.duration:g}s --latency`, "
-              f"after a {args.warmup:g} s warm-up of each URL; loopback",
+              f"after a {args.warmup:g} s warm-up of each URL; loopback; "
+              + (f"each connection closed after {args.reconnect_every} requests" if args.reconnect_every
+                 else "connections kept for the whole run"),
               f"- data: {sizes}",
               "- blog: `RATELIMIT_ENABLED=false` for the reader pages; page cache off via `BLOGAPP_PAGE_CACHE=false`",
               f"- floods: rate limits on, linkback limits `{args.linkback_rate_limit}` (so the in-flight cap is what "
@@ -678,6 +675,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=float, help="seconds of warm-up per URL (default 2, quick 1)")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    p.add_argument("--reconnect-every", type=int, default=100, metavar="N",
+                   help="close each wrk connection after N requests, as readers come and go (default 100; 0: never)")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     p.add_argument("--gunicorn-config", help="a gunicorn config file (default: the repository's, if any)")
     p.add_argument("--iterations", type=int, help="read_page/lxml timings per page (default 5, quick 2)")
@@ -709,6 +708,7 @@ def main(argv=None) -> int:
     report = Report()
     settings, settings_text = gunicorn_settings(args)
     wrk = Wrk(wrk_bin, workdir, threads=args.threads, connections=args.connections, duration=args.duration,
+              reconnect_every=args.reconnect_every or None,
               warmup=args.warmup)
     base = {"BLOGAPP_INSTANCE_PATH": str(workdir / "instance"), "BLOGAPP_SECRET_KEY": secrets.token_hex(32),
             "BLOGAPP_RATELIMIT_ENABLED": "false", "BLOGAPP_LINKBACK_FETCH_ALLOWLIST": '["127.0.0.0/8"]',

@@ -15,10 +15,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-STATUS_SCRIPT = r"""
+# The status tally (where a 304 is expected): every answer's status, summed over wrk's threads.
+_TALLY_LUA = r"""
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
-function init(args) statuses = {} end
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
 end
@@ -34,14 +34,14 @@ function done(summary, latency, requests)
 end
 """
 
-# Readers who come and go: every connection asks to be closed after so many requests, and wrk
-# opens a new one. Without it, wrk's connections stay with whichever gunicorn worker accepted them
-# when the run began, for the whole run; while a flood keeps one worker busy, the other may win
-# all of them and serve every reader alone, and the figure is decided by that draw.
-RECONNECT_SCRIPT = r"""
+# Readers who come and go: every connection asks to be closed after EVERY requests, and wrk
+# opens a new one. Without it, wrk's connections stay for the whole run with whichever gunicorn
+# worker accepted them at its start; if one worker was busy just then (a flood, a render), the
+# other may win all of them and serve every reader alone, and the figure is decided by that draw.
+_RECONNECT_LUA = r"""
 local plain, closing
 local n = 0
-function init(args)
+local function build_requests()
   local h = {}
   for k, v in pairs(wrk.headers) do h[k] = v end
   plain = wrk.format(nil, nil, h)
@@ -54,6 +54,21 @@ function request()
   return plain
 end
 """
+
+
+def lua_script(*, tally: bool, reconnect_every: int | None) -> str | None:
+    """The wrk script for a run (wrk takes one), or None when plain wrk will do."""
+    parts, init = [], []
+    if tally:
+        parts.append(_TALLY_LUA)
+        init.append("statuses = {}")
+    if reconnect_every:
+        parts.append(_RECONNECT_LUA.replace("EVERY", str(int(reconnect_every))))
+        init.append("build_requests()")
+    if not parts:
+        return None
+    return "\n".join(parts) + "function init(args)\n  " + "\n  ".join(init) + "\nend\n"
+
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
@@ -132,31 +147,26 @@ def parse(output: str) -> WrkResult:
 
 class Wrk:
     def __init__(self, binary: str, workdir: Path, *, threads: int = 2, connections: int = 32,
-                 duration: float = 10.0, warmup: float = 2.0):
+                 duration: float = 10.0, warmup: float = 2.0, reconnect_every: int | None = 100):
         self.binary = binary
         self.threads = threads
         self.connections = connections
         self.duration = duration
         self.warmup = warmup
-        self.script = workdir / "statuses.lua"
-        self.script.write_text(STATUS_SCRIPT)
+        self.reconnect_every = reconnect_every  # None: connections kept for the whole run
         self.workdir = workdir
 
     def run(self, url: str, headers: dict[str, str] | None = None, *, duration: float | None = None,
-            connections: int | None = None, tally: bool = False, reconnect_every: int | None = None) -> WrkResult:
-        """One wrk run. ``tally``: count every answer's status; ``reconnect_every``: close each
-        connection after that many requests (not both: wrk takes one script)."""
+            connections: int | None = None, tally: bool = False) -> WrkResult:
+        """One wrk run. ``tally``: count every answer's status (costs wrk CPU: see the module docstring)."""
         connections = connections or self.connections
         cmd = [self.binary, f"-t{min(self.threads, connections)}", f"-c{connections}",
                f"-d{max(1, round(duration or self.duration))}s", "--latency", "--timeout", "10s"]
-        if tally and reconnect_every:
-            raise ValueError("wrk takes one script: tally or reconnect_every, not both")
-        if tally:
-            cmd += ["-s", str(self.script)]
-        elif reconnect_every:
-            script = self.workdir / f"reconnect-{reconnect_every}.lua"
-            script.write_text(RECONNECT_SCRIPT.replace("EVERY", str(int(reconnect_every))))
-            cmd += ["-s", str(script)]
+        script = lua_script(tally=tally, reconnect_every=self.reconnect_every)
+        if script:
+            path = self.workdir / f"wrk-{'tally-' if tally else ''}{self.reconnect_every or 'keep'}.lua"
+            path.write_text(script)
+            cmd += ["-s", str(path)]
         for name, value in (headers or {}).items():
             cmd += ["-H", f"{name}: {value}"]
         cmd.append(url)
@@ -166,11 +176,11 @@ class Wrk:
         return parse(out.stdout)
 
     def measure(self, url: str, headers: dict[str, str] | None = None, *, connections: int | None = None,
-                tally: bool = False, reconnect_every: int | None = None) -> WrkResult:
+                tally: bool = False) -> WrkResult:
         """Warm the URL up (templates compiled, connections pooled, caches filled), then measure.
 
         ``tally``: count every answer's status (needed where a 304 is expected; costs wrk CPU).
         """
         if self.warmup:
             self.run(url, headers, duration=self.warmup, connections=min(8, connections or self.connections))
-        return self.run(url, headers, connections=connections, tally=tally, reconnect_every=reconnect_every)
+        return self.run(url, headers, connections=connections, tally=tally)
