@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -315,25 +315,28 @@ def deep_listing_rows(wrk: Wrk, nocache: Gunicorn, uri: str, floor_rps: float | 
     down the blog asked for by number (OFFSET) and by the cursor its "Older posts" link carries."""
     from sqlalchemy import DateTime, Integer, create_engine, text as sql
 
-    from blogapp.blog.listing import _spell
+    from blogapp.blog.listing import cursor_at
+    from blogapp.config import DEFAULTS
 
     engine = create_engine(uri)
+    now = datetime.now(UTC).replace(tzinfo=None)  # stored naive, in UTC
     try:
         with engine.connect() as conn:
-            listed = conn.execute(sql("SELECT count(*) FROM post WHERE status = 'published'")).scalar()
-            per_page = 10  # POSTS_PER_PAGE's default
+            listed = conn.execute(sql("SELECT count(*) FROM post WHERE status = 'published' AND published_at <= :now"),
+                                  {"now": now}).scalar()
+            per_page = DEFAULTS["POSTS_PER_PAGE"]
             deep = max(3, listed // per_page // 2)
-            edge = conn.execute(sql("SELECT published_at, id FROM post WHERE status = 'published' "
+            edge = conn.execute(sql("SELECT published_at, id FROM post WHERE status = 'published' AND published_at <= :now "
                                     "ORDER BY published_at DESC, id DESC LIMIT 1 OFFSET :n")
                                 .columns(published_at=DateTime, id=Integer),
-                                {"n": (deep - 1) * per_page - 1}).first()
+                                {"now": now, "n": (deep - 1) * per_page - 1}).first()
     finally:
         engine.dispose()
     rows = []
     for name, path in ((f"index page 2{label}", "/page/2/"),
                        (f"index page {deep:,} by number (OFFSET){label}", f"/page/{deep}/"),
                        (f"index page {deep:,} by its Older link (cursor){label}",
-                        f"/page/{deep}/?after={_spell(edge.published_at, edge.id)}")):
+                        f"/page/{deep}/?after={cursor_at(edge.published_at, edge.id)}")):
         print(f"  wrk {name}, cache off, one request at a time ...", flush=True)
         r = wrk.measure(nocache.url(path), connections=1)
         rows.append(Row(name, r, r.rps / floor_rps if floor_rps else None, note=status_note(r, 200)))
@@ -437,7 +440,11 @@ def _proc_cpu(pid: int) -> float:
 
 def _children(pid: int) -> list[int]:
     found = []
-    for entry in Path("/proc").iterdir():
+    try:
+        entries = list(Path("/proc").iterdir())
+    except OSError:  # no /proc: not Linux
+        return found
+    for entry in entries:
         if entry.name.isdigit():
             try:
                 if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
@@ -485,7 +492,7 @@ def run_floods(args, wrk: Wrk, base: dict[str, str], uri: str, settings: list[st
                       BLOGAPP_LINKBACK_SOURCE_RATE_LIMIT=limit)
     target = blog.url(post_path)
     print("  wrk post page, no flood ...", flush=True)
-    wrk.measure(target)  # a warm-up, then the measurement, metered
+    wrk.run(target, duration=wrk.warmup)  # a warm-up, then the measurement, metered
     base_r, base_cpu = metered(blog, lambda: wrk.run(target))
     report.flood_rows.append(Row("post page, no flood", base_r, None,
                                  note="; ".join(filter(None, [status_note(base_r, 200), base_cpu.describe(base_r.requests)]))))
@@ -655,8 +662,10 @@ def evaluate(report: Report, args, dbs: Databases, verdict_304: bool | None, how
         by_cursor = next((r for r in report.scale_rows if "(cursor)" in r.scenario), None)
         if second and by_cursor and second.result and by_cursor.result:
             factor = by_cursor.result.p50_ms / second.result.p50_ms
-            targets.append(Target("at scale, a deep index page by its Older link: p50 within 1.5x of page 2",
-                                  factor <= 1.5, f"{factor:.2f}x ({second.result.p50_ms:.1f} -> "
+            what = "at scale, a deep index page by its Older link: p50 within 1.5x of page 2"
+            if dbs.kind != "postgresql":
+                what += " (the target is for PostgreSQL)"
+            targets.append(Target(what, factor <= 1.5, f"{factor:.2f}x ({second.result.p50_ms:.1f} -> "
                                                  f"{by_cursor.result.p50_ms:.1f} ms)"))
 
 

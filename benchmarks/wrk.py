@@ -4,7 +4,9 @@ Where the exact status matters (a 304 expected), a small Lua script tallies the 
 every answer, because wrk itself only counts answers that are not 2xx or 3xx. Elsewhere wrk's own
 count is used: a Lua ``response()`` hook makes wrk copy every body into Lua, which for a 170 KB
 page costs the load generator more CPU than the server spends (on a 2-core machine it would
-measure wrk, not the blog).
+measure wrk, not the blog). A ``request()`` hook is cheap (it returns one of two prepared
+requests): every run has one, to close each connection after ``reconnect_every`` requests.
+Figures from before it (results of 2026-11-27) kept their connections for the whole run.
 """
 from __future__ import annotations
 

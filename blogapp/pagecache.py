@@ -3,7 +3,8 @@
 One number, ``ContentVersion.version``, changes whenever something readers can see changes: a
 post, a visible comment, a category or tag, a site setting, a tombstone, an author's name. It is
 bumped in the same transaction as the change (SQLAlchemy session events below), so every
-process, whatever cache it has, sees the new number on its next request. A scheduled post going
+process, whatever cache it has, sees the new number on its next request (on PostgreSQL, a
+reader without cookies once the notification has arrived, see below). A scheduled post going
 live changes nothing in the database, so the version check also bumps when one has come due.
 On PostgreSQL the bump also sends a NOTIFY, and each process keeps the number in memory
 (``VersionListener``) rather than asking for it on every cached view.
@@ -64,8 +65,8 @@ def page_key(etag: str, environ) -> str:
 class CachedPages:
     """WSGI middleware: a cached page asked for by a reader with no cookie of ours is sent from here.
 
-    No Flask request, session, login or rate-limit machinery runs for it: one query for the
-    content version, one cache lookup. Anything else (a miss, a cookie, a due scheduled post)
+    No Flask request, session, login or rate-limit machinery runs for it: the content version
+    (one query; none on PostgreSQL while the listener has it), one cache lookup. Anything else (a miss, a cookie, a due scheduled post)
     goes on to the app, where ``cached_page`` decides exactly as before.
     """
 
@@ -172,10 +173,18 @@ def _version_row(connection) -> VersionRow | None:
     return None if row is None else VersionRow(int(row[0]), _as_datetime(row[1]), _as_datetime(row[2]))
 
 
+_CREATING = threading.Lock()
+
+
 def _version_engine(app: Flask):
     """The engine the version is read on (and, on PostgreSQL, the listener that keeps it)."""
     engine = app.extensions.get("page_version_engine")
-    if engine is None:
+    if engine is not None:
+        return engine
+    with _CREATING:  # once per app, whichever of the first requests gets here first
+        engine = app.extensions.get("page_version_engine")
+        if engine is not None:
+            return engine
         with app.app_context():
             main = db.engine
         options = app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
@@ -184,7 +193,7 @@ def _version_engine(app: Flask):
         listener = None
         if engine.dialect.name == "postgresql" and app.config["PAGE_CACHE_LISTEN"]:
             listener = VersionListener(engine)
-            app.extensions["page_version_listener"] = listener
+        app.extensions["page_version_listener"] = listener
 
         def _dispose(_):  # they live as long as the app's engine
             if listener is not None:
@@ -220,27 +229,38 @@ CHANNEL = "blogapp_content_version"
 class VersionListener:
     """The version row, kept current in this process by PostgreSQL's LISTEN/NOTIFY.
 
-    A thread of its own holds a listening connection and re-reads the row when told of a change
-    (or at least every second, so a notification lost for any reason costs a second, not more).
-    Until it has a fresh row (starting, the server gone), ``row()`` gives None and callers ask
-    the database as before. Only the cookieless fast path trusts it: a change is seen there as
-    soon as the notification arrives (milliseconds), and the people who made it, who carry our
-    cookies, are answered by the app, which always asks the database.
+    A thread of its own holds a listening connection (taken from the engine's pool and closed,
+    never given back, when done) and re-reads the row when told of a change, or at least every
+    ``RECHECK_EVERY`` seconds, so that a notification lost for any reason costs a second, not
+    more. Until it has a fresh row (starting, the server gone, stopped), ``row()`` gives None and
+    callers ask the database as before. Only the cookieless fast path trusts it: there a change
+    made by another process is seen as soon as its notification arrives (milliseconds), and one
+    made by this process at once (``changed_here``).
+
+    LISTEN needs a real session: behind a pooler in transaction mode (PgBouncer) notifications
+    do not arrive, and pages lag by up to ``RECHECK_EVERY``; turn ``PAGE_CACHE_LISTEN`` off there.
     """
 
+    THREAD_NAME = "blogapp-version-listener"
     FRESH_FOR = 5.0  # seconds a row read by the thread is trusted without a newer one
     RECHECK_EVERY = 1.0  # seconds between reads when no notification comes
+    WAKE_EVERY = 0.25  # seconds between looks at whether it was stopped
 
     def __init__(self, engine):
         self.engine = engine
-        self._row, self._read_at = None, 0.0
-        self._pid = None
+        self.thread: threading.Thread | None = None
+        self.backend_pid = None  # the listening connection's server process
         self._stopped = threading.Event()
-        self._lock = threading.Lock()
+        self._reset()
+        _LISTENERS.add(self)
+
+    def _reset(self) -> None:
+        """A fresh state: at creation, and in a child after a fork (threads and locks do not carry over)."""
+        self.thread = None
+        self._row, self._read_at = None, 0.0
+        self._starting = threading.Lock()
         self._publishing = threading.Lock()
         self._changes_here = 0  # commits in this process that bumped the version
-        self.backend_pid = None  # the listening connection's server process
-        _LISTENERS.add(self)
 
     def changed_here(self) -> None:
         """This process committed a change: stop trusting the row until the thread has read a newer one.
@@ -251,56 +271,78 @@ class VersionListener:
             self._changes_here += 1
             self._read_at = 0.0
 
-    def row(self):
-        if self._pid != os.getpid():  # first use, or a fork (threads do not survive one)
+    def row(self) -> VersionRow | None:
+        if self.thread is None:
             self._start()
             return None
-        if time.monotonic() - self._read_at > self.FRESH_FOR:
+        if self._stopped.is_set() or time.monotonic() - self._read_at > self.FRESH_FOR:
             return None
         return self._row
 
     def stop(self) -> None:
         self._stopped.set()
+        self._read_at = 0.0  # trusted no more, from now
 
     def _start(self) -> None:
-        with self._lock:
-            if self._pid == os.getpid() or self._stopped.is_set():
+        with self._starting:
+            if self.thread is not None or self._stopped.is_set():
                 return
-            self._pid, self._row, self._read_at = os.getpid(), None, 0.0
-            threading.Thread(target=self._run, name="blogapp-version-listener", daemon=True).start()
+            self.thread = threading.Thread(target=self._run, name=self.THREAD_NAME, daemon=True)
+            self.thread.start()
 
     def _run(self) -> None:
         delay = 0.5
         while not self._stopped.is_set():
+            listening = None
             try:
-                with self.engine.connect() as conn:
-                    conn.exec_driver_sql(f"LISTEN {CHANNEL}")  # before the first read: no change slips between
-                    listening = conn.connection.driver_connection
-                    self.backend_pid = listening.info.backend_pid
-                    while not self._stopped.is_set():
-                        changes = self._changes_here
-                        row = _version_row(conn)
-                        with self._publishing:
-                            if changes != self._changes_here:
-                                continue  # a commit here may have come after that read: read again
-                            self._row, self._read_at = row, time.monotonic()
-                        delay = 0.5
-                        for _ in listening.notifies(timeout=self.RECHECK_EVERY, stop_after=1):
-                            pass
-                    conn.invalidate()  # closed, not pooled: the app's engine is gone
+                listening = self.engine.raw_connection()
+                connection = listening.driver_connection
+                with connection.cursor() as cursor:
+                    cursor.execute(f"LISTEN {CHANNEL}")  # before the first read: no change slips between
+                self.backend_pid = connection.info.backend_pid
+                self._listen(connection)
             except Exception:  # the server restarted, the network hiccuped: readers ask the database meanwhile
                 self._read_at = 0.0
-                log.warning("content version listener lost its connection; retrying in %.1f s", delay, exc_info=True)
-                self._stopped.wait(delay)
-                delay = min(delay * 2, 30.0)
+                if not self._stopped.is_set():
+                    log.warning("content version listener failed; retrying in %.1f s", delay, exc_info=True)
+                    self._stopped.wait(delay)
+                    delay = min(delay * 2, 30.0)
+            finally:
+                if listening is not None:
+                    listening.invalidate()  # closed, never pooled: it may be listening still
+                    listening.close()
+
+    def _listen(self, connection) -> None:
+        read_at, seen = 0.0, None
+        while not self._stopped.is_set():
+            if seen != self._changes_here or time.monotonic() - read_at >= self.RECHECK_EVERY:
+                changes = self._changes_here
+                with connection.cursor() as cursor:
+                    cursor.execute(_VERSION_SQL)
+                    row = cursor.fetchone()
+                read_at = time.monotonic()
+                with self._publishing:
+                    if changes == self._changes_here:  # else a commit here may have come after that read
+                        self._row = None if row is None else VersionRow(
+                            int(row[0]), _as_datetime(row[1]), _as_datetime(row[2]))
+                        self._read_at, seen = read_at, changes
+            for _ in connection.notifies(timeout=self.WAKE_EVERY, stop_after=1):
+                read_at = 0.0  # told of a change: read at once
 
 
-def fresh_version_row(app: Flask):
+def _listeners_after_fork() -> None:
+    for listener in list(_LISTENERS):
+        listener._reset()
+        listener.engine.dispose(close=False)  # the parent's connections stay the parent's
+
+
+os.register_at_fork(after_in_child=_listeners_after_fork)
+
+
+def fresh_version_row(app: Flask) -> VersionRow | None:
     """The version row for the cookieless fast path: from the listener when it has one, else read."""
-    listener = app.extensions.get("page_version_listener")
-    if listener is None:
-        _version_engine(app)
-        listener = app.extensions.get("page_version_listener")
+    _version_engine(app)
+    listener = app.extensions["page_version_listener"]
     return (listener and listener.row()) or read_version(app)
 
 
@@ -313,9 +355,11 @@ def current_version() -> tuple[int, datetime]:
         return current_version()
     version, changed_at, next_due = row
     if next_due is not None and next_due <= utcnow():
-        bump(db.session)  # a scheduled post has gone live since the last change
+        # A scheduled post has gone live since the last change. Only if nobody has bumped for it
+        # since this row was read (the listener's row may be a moment old): once is enough.
+        bump(db.session, unless_changed_since=next_due)
         db.session.commit()
-        return current_version()
+        return current_version()  # read afresh: the row in the environ was used up
     if has_request_context():
         request.environ["blogapp.content_version"] = version  # read once per request
     return version, changed_at
@@ -324,39 +368,40 @@ def current_version() -> tuple[int, datetime]:
 def _create_row() -> None:
     try:
         db.session.execute(insert(ContentVersion).values(id=1, version=1, changed_at=utcnow()))
-        _notify(db.session)
+        _notify(db.session, db.session.connection())
         db.session.commit()
     except IntegrityError:  # another request made it just now
         db.session.rollback()
 
 
-def bump(session: Session) -> None:
+def bump(session: Session, *, unless_changed_since: datetime | None = None) -> None:
     connection = session.connection()
-    connection.execute(
-        update(ContentVersion).where(ContentVersion.id == 1)
-        .values(version=ContentVersion.version + 1, changed_at=utcnow())
-    )
-    _notify(session)
+    stmt = update(ContentVersion).where(ContentVersion.id == 1)
+    if unless_changed_since is not None:
+        stmt = stmt.where(ContentVersion.changed_at < unless_changed_since)
+    connection.execute(stmt.values(version=ContentVersion.version + 1, changed_at=utcnow()))
+    _notify(session, connection)
 
 
-def _notify(session: Session) -> None:
+def _notify(session: Session, connection) -> None:
     """Tell every process's listener, at commit, that the version row changed (PostgreSQL)."""
-    connection = session.connection()
     if connection.dialect.name == "postgresql":  # repeats in one transaction are merged into one
         connection.exec_driver_sql(f"NOTIFY {CHANNEL}")
         session.info["version_bumped"] = True  # and this process's own listeners, at once
 
 
+# Both fire for savepoints too: only the outermost transaction's end counts.
 @event.listens_for(Session, "after_commit")
 def _tell_listeners_here(session):
-    if session.info.pop("version_bumped", False):
+    if not session.in_nested_transaction() and session.info.pop("version_bumped", False):
         for listener in list(_LISTENERS):
             listener.changed_here()
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_bump(session):
-    session.info.pop("version_bumped", None)
+    if not session.in_nested_transaction():
+        session.info.pop("version_bumped", None)
 
 
 def _seen_by_readers(obj) -> bool:

@@ -24,6 +24,7 @@ from werkzeug.serving import make_server
 from blogapp import create_app
 from blogapp.extensions import db
 from blogapp.models import User
+from blogapp.pagecache import VersionListener
 from blogapp.templating import site_request_context
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
@@ -280,16 +281,15 @@ def admin_client(auth, client):
 
 @contextmanager
 def count_queries(app):
-    """Count the SQL statements this thread runs inside the block: ``with count_queries(app) as q: ...; q[0]``.
+    """Count the SQL statements run inside the block: ``with count_queries(app) as q: ...; q[0]``.
 
-    The test client runs the app in the test's thread; background threads are left out (the page
-    cache's version listener, on PostgreSQL, re-reads the version every second on its own)."""
+    Every thread's (a live server answers in its own), but the page cache's version listener,
+    which on PostgreSQL re-reads the version every second on its own."""
     counter = [0]
     engine = Engine  # every engine: the app's, and the page cache's version reader
-    me = threading.get_ident()
 
     def before(conn, cursor, statement, parameters, context, executemany):
-        if threading.get_ident() != me:
+        if threading.current_thread().name == VersionListener.THREAD_NAME:
             return
         if not statement.lstrip().upper().startswith(("PRAGMA", "SAVEPOINT", "RELEASE")):
             counter[0] += 1

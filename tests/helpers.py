@@ -1,6 +1,7 @@
 """Small builders for test data, through the same code paths the app uses."""
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from blogapp.extensions import db
@@ -29,3 +30,14 @@ def add_comment(post_id, text="Hello", *, name="Visitor", status=CommentStatus.A
     db.session.add(comment)
     db.session.commit()
     return comment.id
+
+
+def wait_for(condition, timeout=10.0, interval=0.01):
+    """``condition()``'s first truthy value within ``timeout`` seconds, else its last (falsy) one."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    return condition()

@@ -186,6 +186,13 @@ def test_a_cursor_past_the_end_is_404(client, posts):
     assert client.get(f"/page/2/?before={cursor_of(newest)}").status_code == 404
 
 
+@pytest.mark.parametrize("path", ["/page/0/", "/page/0/?after=20250310T090000Z-3", "/tag/walk/page/0/",
+                                  "/2025/page/0/"])
+def test_page_zero_is_404(client, posts, path):
+    # (A negative OFFSET is an error on PostgreSQL: this was a 500 there.)
+    assert client.get(path).status_code == 404
+
+
 def test_page_one_ignores_a_cursor(client, posts):
     page = read(client, "/?after=20250310T090000Z-3")
     assert page["titles"] == posts["/"][:PER_PAGE]

@@ -30,7 +30,7 @@ from blogapp.extensions import db
 from blogapp.linkback.receive import CpuBudget
 from blogapp.models import BlockedDomain, Comment, CommentKind, LinkbackLog, save_site_settings
 from conftest import TEST_REDIS_URL, count_queries
-from helpers import add_comment, make_post
+from helpers import add_comment, make_post, wait_for
 
 SITE = "http://blog.test"
 MB = 1_000_000
@@ -213,16 +213,6 @@ def shown_linkbacks(server, path) -> list[dict]:
         found.append({"label": li.select_one(".linkback-label").get_text(), "name": author.get_text(),
                       "href": author["href"], "excerpt": excerpt.get_text() if excerpt else ""})
     return found
-
-
-def wait_for(condition, timeout=10.0, interval=0.1):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    return condition()
 
 
 def paths(site) -> list[str]:

@@ -9,7 +9,8 @@ index ``(status, published_at, id)``, then LIMIT. Page 5,000 of 100,000 posts co
 
 A page read from a cursor shows the posts just after (or before) it, even if posts were
 published or removed since the link was rendered: a reader paging through sees no post twice
-and skips none. Its number, from the URL, is only what "Page N of M" and the next links say;
+and, going older, skips none (the Newer link back to page 1 reads the newest posts, whatever
+came out meanwhile). Its number, from the URL, is only what "Page N of M" and the next links say;
 the same posts read by OFFSET may by then be on another page.
 """
 from __future__ import annotations
@@ -33,10 +34,11 @@ MAX_ID = 2**31 - 1  # what an integer column holds, as for ids in routes (Bounde
 
 def cursor_of(post: Post) -> str:
     """The place of ``post`` in a listing, for a URL."""
-    return _spell(post.published_at, post.id)
+    return cursor_at(post.published_at, post.id)
 
 
-def _spell(when: datetime, post_id: int) -> str:
+def cursor_at(when: datetime, post_id: int) -> str:
+    """The cursor of the post published at ``when`` (naive UTC) with id ``post_id``."""
     text = f"{when.year:04d}{when.month:02d}{when.day:02d}T{when.hour:02d}{when.minute:02d}{when.second:02d}"
     if when.microsecond:
         text += f".{when.microsecond:06d}"
@@ -57,7 +59,7 @@ def parse_cursor(text: str) -> tuple[datetime, int] | None:
         when = datetime(*(int(p) for p in parts), int(micro or 0))
     except ValueError:  # 20261301T..., 20260230T...
         return None
-    if int(post_id) > MAX_ID or _spell(when, int(post_id)) != text:
+    if int(post_id) > MAX_ID or cursor_at(when, int(post_id)) != text:
         return None
     return when, int(post_id)
 

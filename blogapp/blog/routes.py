@@ -40,6 +40,8 @@ def _listing():
 
 
 def _render_list(stmt, page: int, *, heading: str | None, endpoint: str, **endpoint_args):
+    if page < 1:  # /page/0/: there is no such page (and a negative OFFSET is an error on PostgreSQL)
+        abort(404)
     per_page = int(site_settings()["POSTS_PER_PAGE"])
     # "Page N of M" needs the total; counting a big blog's posts on every view is what hurts, so
     # the count is kept per listing until the content changes.

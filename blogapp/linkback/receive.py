@@ -85,7 +85,10 @@ class CpuBudget:
     0 turns the budget off.
     """
 
-    def __init__(self, share: float, burst: float = 0.25, clock=time.monotonic):
+    # A second of CPU may be owed at once: a process's first verifications (imports, compiled
+    # statements) and a garbage collection that happens to run in a verifying thread cost a few
+    # tenths of a second, and must not turn the next sender away.
+    def __init__(self, share: float, burst: float = 1.0, clock=time.monotonic):
         self.share, self.burst, self.clock = share, burst, clock
         self._debt, self._at = 0.0, clock()
         self._lock = threading.Lock()

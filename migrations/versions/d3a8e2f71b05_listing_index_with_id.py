@@ -16,7 +16,7 @@ depends_on = None
 
 
 def upgrade():
-    # Created before the old one goes, so listings never lack an index meanwhile.
+    # The new one first, then the old one (on PostgreSQL both in one transaction).
     with op.batch_alter_table('post', schema=None) as batch_op:
         batch_op.create_index('ix_post_status_published_at_id', ['status', 'published_at', 'id'], unique=False)
         batch_op.drop_index('ix_post_status_published_at')
