@@ -154,6 +154,15 @@ def listening(app) -> bool:
     return listener is not None and listener.row() is not None
 
 
+def listened_post(app, client, title: str):
+    """A post, viewed once, and the app's version listener once it holds the version."""
+    with app.app_context(), site_request_context(app):
+        post_id, path = make_post(title=title)
+    client.get(path)
+    assert wait_for(lambda: listening(app)), "the version listener never got a row"
+    return post_id, path, app.extensions["page_version_listener"]
+
+
 @NEEDS_POSTGRESQL
 def test_on_postgresql_cached_views_ask_the_database_nothing(app, client, ctx):
     _, path = make_post(title="Listened")
@@ -177,11 +186,7 @@ def test_on_postgresql_a_change_in_another_process_arrives_by_notification(app, 
     monkeypatch.setattr(VersionListener, "RECHECK_EVERY", 60.0)
     monkeypatch.setattr(VersionListener, "FRESH_FOR", 120.0)
     monkeypatch.setattr(VersionListener, "changed_here", lambda self: None)
-    with app.app_context(), site_request_context(app):
-        post_id, path = make_post(title="Pushed")
-    client.get(path)
-    assert wait_for(lambda: listening(app))
-    listener = app.extensions["page_version_listener"]
+    post_id, path, listener = listened_post(app, client, "Pushed")
     before = listener.row().version
     with other_worker(app, tmp_path) as other:
         with other.app_context():
@@ -198,11 +203,7 @@ def test_on_postgresql_a_lost_listener_connection_falls_back_and_reconnects(app,
     The change below is made in this Python process, where a commit would also tell the
     listener directly; that is switched off, so only the fallback can show it."""
     monkeypatch.setattr(VersionListener, "changed_here", lambda self: None)
-    with app.app_context(), site_request_context(app):
-        post_id, path = make_post(title="Resilient")
-    client.get(path)
-    assert wait_for(lambda: listening(app))
-    listener = app.extensions["page_version_listener"]
+    post_id, path, listener = listened_post(app, client, "Resilient")
     lost = listener.backend_pid
     killer = create_engine(TEST_DATABASE_URL)
     try:
