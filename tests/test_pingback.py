@@ -13,10 +13,8 @@ have been looked up.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import re
 import secrets
-import socket
 import threading
 import time
 import xmlrpc.client
@@ -31,6 +29,7 @@ from blogapp.linkback.receive import CpuBudget
 from blogapp.models import BlockedDomain, Comment, CommentKind, LinkbackLog, save_site_settings
 from conftest import TEST_REDIS_URL, count_queries
 from helpers import add_comment, make_post, wait_for
+from netfence import Net
 
 SITE = "http://blog.test"
 MB = 1_000_000
@@ -81,54 +80,15 @@ def rate_limits(request):
 NAMES = {"localhost": "127.0.0.1", "other.test": "127.0.0.1", "www.spam.test": "127.0.0.1"}
 
 
-class Fence:
-    def __init__(self):
-        self.refused: list[tuple] = []  # non-loopback connection attempts (refused, never sent)
-        self.lookups: list[str] = []  # every name asked of getaddrinfo
-
-    def check(self, address) -> None:
-        host = address[0]
-        try:
-            loopback = ipaddress.ip_address(str(host).split("%")[0]).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
-            self.refused.append(tuple(address[:2]))
-            raise OSError(f"blocked by test: connection to {address[0]}:{address[1]}")
-
-
 @pytest.fixture(autouse=True)
 def fence(monkeypatch):
-    fence = Fence()
-    real_connect, real_connect_ex, real_getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
-
-    def connect(sock, address):
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            fence.check(address)
-        return real_connect(sock, address)
-
-    def connect_ex(sock, address):
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            fence.check(address)
-        return real_connect_ex(sock, address)
-
-    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
-        name = host.decode() if isinstance(host, bytes) else host
-        if name is not None:
-            fence.lookups.append(name)
-        if name in NAMES:
-            return [(socket.AF_INET, type or socket.SOCK_STREAM, 6, "", (NAMES[name], int(port or 0)))]
-        try:  # numeric hosts only: never a DNS query
-            return real_getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
-        except socket.gaierror:
-            raise socket.gaierror(socket.EAI_NONAME, f"{name}: unknown to the test resolver") from None
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    yield fence
-    assert fence.refused == [], f"connections attempted past loopback: {fence.refused}"
-    assert not [n for n in fence.lookups if "blog.test" in n.lower()], "our own site was looked up"
+    """The shared network fence (tests/netfence.py): non-loopback connections refused, names from NAMES."""
+    net = Net()
+    net.names.update({name: [address] for name, address in NAMES.items()})
+    net.install(monkeypatch)
+    yield net
+    assert net.non_loopback() == [], f"connections attempted past loopback: {net.non_loopback()}"
+    assert not [n for n in net.lookups if "blog.test" in n.lower()], "our own site was looked up"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -980,7 +940,7 @@ def test_redirect_to_an_internal_address_is_fault_16_and_never_connected(live_se
     f = fault(live_server, source, target)
     assert f.faultCode == 16
     assert paths(source_site) == ["/r"]
-    assert fence.refused == []  # refused by the guard, not by our fence: no attempt was made
+    assert fence.non_loopback() == []  # refused by the guard, not by our fence: no attempt was made
     assert rows() == []
 
 
