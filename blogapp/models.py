@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -67,6 +68,20 @@ ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING)
 class PostStatus(enum.StrEnum):
     DRAFT = "draft"
     PUBLISHED = "published"
+    # Readable by logged-in admins only (WordPress's "private"); never listed, fed or pinged.
+    PRIVATE = "private"
+
+
+class BodyFormat(enum.StrEnum):
+    """How a post's or page's ``body`` is written: our editor's Markdown, or HTML as imported."""
+
+    MARKDOWN = "markdown"
+    HTML = "html"
+
+
+class PageStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
 
 
 def _in(column: str, values: type[enum.StrEnum]) -> str:
@@ -110,6 +125,10 @@ class Category(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     slug: Mapped[str] = mapped_column(String(140), unique=True)
+    # Categories nest, as in WordPress; tags do not.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("category.id", ondelete="SET NULL"))
+
+    parent: Mapped[Category | None] = relationship(remote_side=[id])
 
 
 class Tag(db.Model):
@@ -121,6 +140,7 @@ class Tag(db.Model):
 class Post(db.Model):
     __table_args__ = (
         CheckConstraint(_in("status", PostStatus), name="status"),
+        CheckConstraint(_in("body_format", BodyFormat), name="body_format"),
         # Listings filter by status and page newest first by (published_at, id): one index serves
         # the seek of a cursor page (blogapp.blog.listing) and its order, ties included.
         Index("ix_post_status_published_at_id", "status", "published_at", "id"),
@@ -130,6 +150,8 @@ class Post(db.Model):
     title: Mapped[str] = mapped_column(String(300))
     slug: Mapped[str] = mapped_column(String(200), unique=True)
     body: Mapped[str] = mapped_column(Text, default="")
+    body_format: Mapped[str] = mapped_column(String(16), default=BodyFormat.MARKDOWN.value,
+                                             server_default=BodyFormat.MARKDOWN.value)
     body_html: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default=PostStatus.DRAFT.value)
     # For a published post, a time in the future means "scheduled".
@@ -236,6 +258,74 @@ class Comment(db.Model):
             "parent_id": self.parent_id,
             "created_at": self.created_at.replace(tzinfo=UTC).isoformat(),
         }
+
+
+class Page(db.Model):
+    """A standalone page (About, Contact) at ``/<slug>/``, listed in the site's navigation.
+
+    No date in its address, no comments, no linkbacks: what WordPress calls a page, kept simple.
+    """
+
+    __table_args__ = (
+        CheckConstraint(_in("status", PageStatus), name="status"),
+        CheckConstraint(_in("body_format", BodyFormat), name="body_format"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    body: Mapped[str] = mapped_column(Text, default="")
+    body_format: Mapped[str] = mapped_column(String(16), default=BodyFormat.MARKDOWN.value)
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default=PageStatus.PUBLISHED.value)
+    # The navigation lists published pages by menu_order, then title (WordPress's order).
+    menu_order: Mapped[int] = mapped_column(Integer, default=0)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    author: Mapped[User | None] = relationship()
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == PageStatus.PUBLISHED
+
+    @classmethod
+    def visible(cls):
+        return cls.status == PageStatus.PUBLISHED.value
+
+
+class ImportedItem(db.Model):
+    """What an import brought in from another site: its id there, and ours here.
+
+    An import run again finds what it already brought (and adds nothing); the old site's
+    ``/?p=ID`` and ``/?page_id=ID`` addresses find the post or page they meant.
+    ``site`` is the old site's address as its export names it (``wp:base_site_url``).
+    """
+
+    __table_args__ = (
+        UniqueConstraint("site", "kind", "source_id", name="uq_imported_item_site_kind_source"),
+        Index("ix_imported_item_kind_source", "kind", "source_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(16))  # post | page | comment
+    source_id: Mapped[int] = mapped_column(BigInteger)
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"), index=True)
+    page_id: Mapped[int | None] = mapped_column(ForeignKey("page.id", ondelete="CASCADE"), index=True)
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comment.id", ondelete="CASCADE"), index=True)
+    imported_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class LegacyPath(db.Model):
+    """An address a post or page had on the old site (its permalink there, an old slug): 301 here."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(String(1000), unique=True)
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"), index=True)
+    page_id: Mapped[int | None] = mapped_column(ForeignKey("page.id", ondelete="CASCADE"), index=True)
 
 
 class Tombstone(db.Model):

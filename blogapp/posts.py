@@ -7,7 +7,7 @@ from sqlalchemy import delete, select
 
 from . import outbound
 from .extensions import db
-from .models import Category, Post, PostStatus, Tag, Tombstone, utcnow
+from .models import BodyFormat, Category, Post, PostStatus, Tag, Tombstone, utcnow
 from .text import render_post, slugify
 
 
@@ -64,13 +64,16 @@ def save_post(
     pings_open: bool = True,
     send_linkbacks: bool | None = None,
     author=None,
+    body_format: str | None = None,
+    private: bool = False,
 ) -> Post:
     """Create (``post`` None) or update a post; the caller commits, then calls ``outbound.dispatch()``.
 
     Publishing without a date publishes now; a future date schedules it. A published
     post keeps its date (and so its permalink) unless a new date is given. The pages the
     post links to are planned for linkbacks (``blogapp.outbound``); ``send_linkbacks``
-    None keeps the post's switch as it is.
+    None keeps the post's switch as it is. ``body_format`` None keeps the post's format
+    (Markdown for a new post). ``private``: readable by admins only, never listed or pinged.
     """
     title = " ".join((title or "").split())
     if not title:
@@ -85,15 +88,20 @@ def save_post(
         if slug or not post.slug:
             post.slug = unique_slug(slug or title, post.id)
         post.title = title
+        if body_format is not None or post.body_format is None:
+            post.body_format = body_format or BodyFormat.MARKDOWN.value
         post.body = body or ""
-        post.body_html = render_post(post.body)
+        post.body_html = render_post(post.body, post.body_format)
         post.categories = [_get_or_create(Category, n) for n in categories]
         post.tags = [_get_or_create(Tag, n) for n in tags]
         post.comments_open = comments_open
         post.pings_open = pings_open
         if send_linkbacks is not None:
             post.send_linkbacks = send_linkbacks
-        if publish:
+        if private:
+            post.status = PostStatus.PRIVATE.value
+            post.published_at = published_at or post.published_at or utcnow()
+        elif publish:
             post.status = PostStatus.PUBLISHED.value
             post.published_at = published_at or post.published_at or utcnow()
         else:

@@ -40,9 +40,17 @@ _POST_ATTRIBUTES = {
 _COMMENT_TAGS = {"a", "blockquote", "br", "code", "del", "em", "li", "ol", "p", "pre", "s", "strong", "ul"}
 
 
-def render_post(markdown_text: str) -> str:
-    html = _post_md.render(markdown_text or "")
+def render_post(body: str, body_format: str = "markdown") -> str:
+    """A post's or page's stored HTML: its Markdown rendered, or its HTML (imported) as it is,
+    sanitised with the posts' allow-list either way."""
+    html = body or "" if body_format == "html" else _post_md.render(body or "")
     return nh3.clean(html, tags=_POST_TAGS, attributes=_POST_ATTRIBUTES, url_schemes=_SAFE_SCHEMES)
+
+
+def sanitize_comment_html(html: str) -> str:
+    """A comment that arrives as HTML (imported from WordPress): the comments' narrow allow-list."""
+    return nh3.clean(html or "", tags=_COMMENT_TAGS, attributes={"a": {"href"}}, url_schemes=_SAFE_SCHEMES,
+                     link_rel="nofollow ugc")
 
 
 def render_comment(text: str) -> str:
