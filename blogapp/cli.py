@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -210,6 +211,86 @@ def init_app(app: Flask) -> None:
             return
         click.echo(f"Working on RQ queue {runner.queue.name!r}" + (" until it is empty." if burst else "; Ctrl+C stops."))
         runner.worker(name=name).work(burst=burst, with_scheduler=True, logging_level="INFO")
+
+    @command("import-wxr")
+    @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+    @click.option("--default-author", metavar="USER",
+                  help="The user who gets the posts of authors in the file who are not users here.")
+    @click.option("--dry-run", is_flag=True, help="Report what would be imported, and write nothing.")
+    @click.option("--json", "as_json", is_flag=True, help="End with the counts as one JSON object.")
+    def import_wxr(file: Path, default_author: str | None, dry_run: bool, as_json: bool):
+        """Import a WordPress export (Tools > Export > All content): posts, pages, comments, linkbacks.
+
+        Nothing is sent to the pages the posts link to. Importing the same file again adds nothing.
+        """
+        from .wxr.importer import ImportFailed, WxrImporter, summary_json
+
+        author = None
+        if default_author:
+            author = db.session.scalar(select(User).where(User.username == default_author))
+            if author is None:
+                raise click.ClickException(f"--default-author: no user {default_author!r} (create it with create-admin)")
+        if not inspect(db.engine).has_table("imported_item"):
+            raise click.ClickException("the database is not up to date: run 'flask --app blogapp init-db' first")
+        try:
+            stream = file.open("rb") if str(file) != "-" else sys.stdin.buffer
+            size = file.stat().st_size if str(file) != "-" else 0
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {file}: {exc.strerror or exc}") from None
+        stderr = sys.stderr
+        # A bar on a terminal only: a log or a pipe gets the summary line alone.
+        bar = click.progressbar(length=max(size, 1), label="Importing", file=stderr, show_percent=True,
+                                show_eta=True) if size and stderr.isatty() else None
+        done = 0
+
+        def progress(bytes_read: int) -> None:
+            nonlocal done
+            step = max(0, min(bytes_read, size) - done)
+            done += step
+            bar.update(step)
+
+        try:
+            with stream:
+                if bar is not None:
+                    with bar:
+                        summary = WxrImporter(default_author=author, dry_run=dry_run, progress=progress).run(stream)
+                else:
+                    summary = WxrImporter(default_author=author, dry_run=dry_run).run(stream)
+        except ImportFailed as exc:
+            raise click.ClickException(exc.message) from None
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {file}: {exc.strerror or exc}") from None
+        click.echo(summary.line())
+        if as_json:
+            click.echo(summary_json(summary))
+
+    @command("export-wxr")
+    @click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+    def export_wxr(file: Path | None):
+        """Export the whole blog as a WordPress export file (WXR 1.2); no FILE or '-': standard output."""
+        from .wxr.exporter import WxrExporter
+
+        exporter = WxrExporter()
+        if file is None or str(file) == "-":
+            out = sys.stdout
+            for chunk in exporter.chunks():
+                out.write(chunk)
+            out.flush()
+            click.echo(_export_line(exporter.counts), err=True)
+            return
+        partial = file.with_name(file.name + ".part")
+        try:
+            with partial.open("w", encoding="utf-8") as out:
+                for chunk in exporter.chunks():
+                    out.write(chunk)
+            partial.replace(file)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise click.ClickException(f"cannot write {file}: {exc.strerror or exc}") from None
+        click.echo(_export_line(exporter.counts) + f" to {file}")
+
+    def _export_line(counts: dict) -> str:
+        return "Exported " + ", ".join(f"{n} {key if n != 1 else key.rstrip('s')}" for key, n in counts.items())
 
     @command("list-comments")
     @click.argument("slug")

@@ -73,6 +73,8 @@ DEFAULTS: dict[str, object] = {
     "JOBS_MAX_ATTEMPTS": 5,  # runs of a job, the first included, before a transient failure is final
     "JOBS_BACKOFF_BASE": 2.0,  # seconds before the first retry; doubled for each later one
     "JOBS_BACKOFF_MAX": 300.0,  # the longest wait between two attempts
+    # The largest WordPress export (WXR) an admin may upload at /admin/tools/import, in bytes.
+    "WXR_UPLOAD_MAX_BYTES": 512 * 1024 * 1024,
 }
 
 SECRET_KEY_FILE = "secret_key"

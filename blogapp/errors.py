@@ -1,7 +1,9 @@
 """Every error gets a page of the theme; none shows a traceback."""
-from flask import Flask, render_template
+from flask import Flask, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
 
+from . import legacy
 from .extensions import db
 
 MESSAGES = {
@@ -21,10 +23,24 @@ def render_error(code: int, message: str | None = None):
     return render_template("error.html", code=code, title=title, message=message or default), code
 
 
+def not_found(error):
+    """A 404 may be an old address of an imported post or page: send the reader on (301)."""
+    if request.method in ("GET", "HEAD"):
+        try:
+            target = legacy.new_address(legacy.by_path(request.path))
+        except SQLAlchemyError:
+            db.session.rollback()
+            target = None
+        if target is not None:
+            return redirect(target, 301)
+    return render_error(404)
+
+
 def init_app(app: Flask) -> None:
     for code in MESSAGES:
-        if code != 500:
+        if code not in (404, 500):
             app.register_error_handler(code, lambda e, code=code: render_error(code))
+    app.register_error_handler(404, not_found)
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error):

@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 TASK = "linkback.send"
 SELF = "self"
 TRACKBACK_EXCERPT = 252  # characters, as WordPress sends
-ONCE_IS_ENOUGH = ("pingback", "trackback", SELF)  # protocols whose success is never repeated
+# Protocols whose success is never repeated; "imported": links of an imported post, told by the old site.
+ONCE_IS_ENOUGH = ("pingback", "trackback", SELF, "imported")
 
 
 def target_hash(url: str) -> str:

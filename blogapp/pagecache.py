@@ -41,7 +41,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from .extensions import db
-from .models import Category, Comment, CommentStatus, ContentVersion, Post, PostStatus, SiteSetting, Tag, Tombstone, User, utcnow
+from .models import Category, Comment, CommentStatus, ContentVersion, Page, Post, PostStatus, SiteSetting, Tag, Tombstone, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,8 @@ cache = Cache()
 
 # What readers see. Comments count only when approved (before or after the change): claims,
 # held and spam comments do not make pages stale.
-_SEEN = (Post, Category, Tag, SiteSetting, Tombstone, User)
-_SEEN_TABLES = {"post", "comment", "category", "tag", "post_categories", "post_tags", "site_setting", "tombstone", "user"}
+_SEEN = (Post, Page, Category, Tag, SiteSetting, Tombstone, User)
+_SEEN_TABLES = {"post", "page", "comment", "category", "tag", "post_categories", "post_tags", "site_setting", "tombstone", "user"}
 # Headers of a cached page worth keeping; the rest is recomputed per request.
 _KEPT_HEADERS = ("Content-Type", "Link", "X-Pingback")
 # Session keys that make a page someone's own: held comments, flash messages, a logged-in user.

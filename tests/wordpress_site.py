@@ -5,7 +5,7 @@ Plain helpers (no pytest fixtures), for tests and for regenerating
 (its README describes it) through its own scripts, its XML-RPC API and its public comment form,
 all on loopback. The peer must already be running (``up.sh``) and the scripts need root.
 
-    site = build_site(peer_dir)             # ~15 s; returns ids, permalinks, slugs, the marker
+    site = build_site(peer_dir)             # ~8 s; returns ids, permalinks, slugs, the marker
     xml = export_site(peer_dir)             # bytes, exactly what ``wp.sh export`` wrote
     rows = list_comments(peer_dir, site["posts"]["classic"]["id"])
 
@@ -145,7 +145,9 @@ def build_site(peer_dir: Path, marker: str | None = None) -> dict:
     unknown [myplugin] shortcode, a link to ``classic``, held/spam/trash comments, a received
     trackback), ``blocks`` (block-editor markup, links to ``classic``, sends the trackback),
     ``closed`` (comments and pings closed), ``renamed`` (slug changed after publishing, so
-    WordPress keeps ``_wp_old_slug``), ``draft`` (a draft) and ``about`` (a page).
+    WordPress keeps ``_wp_old_slug``), ``draft`` (a draft), ``about`` (a page) and ``deferred``
+    (published with stock, deferred pings that are never sent, so it keeps ``_pingme`` and
+    ``_encloseme``). Spam comments are made too, but WordPress's export leaves them out.
     """
     peer_dir = Path(peer_dir)
     m = marker or secrets.token_hex(3)
@@ -215,11 +217,9 @@ def build_site(peer_dir: Path, marker: str | None = None) -> dict:
     # 5. Published, then its slug is changed: WordPress keeps the old one in _wp_old_slug.
     renamed_title = f"Renamed post {m}"
     info = publish(peer_dir, renamed_title, f"This post's slug was changed after publishing ({m}).", "--no-pings")
-    posts["renamed"] = {"old_slug": info["permalink"].rstrip("/").rsplit("/", 1)[-1]}
-    new_slug = f"renamed-post-{m}-new-slug"
-    xmlrpc_call("wp.editPost", info["id"], {"post_name": new_slug})
-    info = post_info(peer_dir, info["id"])
-    remember("renamed", info, old_slug=posts["renamed"]["old_slug"])
+    old_slug = info["permalink"].rstrip("/").rsplit("/", 1)[-1]
+    xmlrpc_call("wp.editPost", info["id"], {"post_name": f"renamed-post-{m}-new-slug"})
+    remember("renamed", post_info(peer_dir, info["id"]), old_slug=old_slug, old_permalink=info["permalink"])
 
     # Closing comments: no script does it; the XML-RPC API does (wp_update_post).
     xmlrpc_call("wp.editPost", posts["closed"]["id"], {"comment_status": "closed"})
@@ -243,7 +243,15 @@ def build_site(peer_dir: Path, marker: str | None = None) -> dict:
     info = post_info(peer_dir, about_id)
     remember("about", info)
 
-    # 7. Threaded discussion on the classic post, 4 levels deep.
+    # 7. Stock (deferred) pings, never sent: the post keeps its _pingme/_encloseme meta. Published
+    #    last, because every synchronous publish above runs do_all_pings() for the whole site.
+    deferred_title = f"Pings still pending {m}"
+    info = publish(peer_dir, deferred_title,
+                   f"Its pings wait for wp-cron ({m}).\n\n"
+                   f"It links to <a href=\"{posts['classic']['permalink']}\">the classic post</a>.", "--defer")
+    remember("deferred", info, pending_meta=info["pending_meta"])
+
+    # 8. Threaded discussion on the classic post, 4 levels deep.
     classic_id = posts["classic"]["id"]
     comments["top"] = add_comment(peer_dir, classic_id, "Ada Reader",
                                   "A first reader comment.\n\nIt has two paragraphs.")
@@ -259,7 +267,7 @@ def build_site(peer_dir: Path, marker: str | None = None) -> dict:
         "content": "The author answers (logged in).", "comment_parent": comments["top"]}))
     comments["second_top"] = add_comment(peer_dir, classic_id, "Eve Second", "Another top-level comment.")
 
-    # 8. Moderation states on the shortcode post.
+    # 9. Moderation states on the shortcode post.
     sc_id = posts["shortcodes"]["id"]
     comments["approved"] = add_comment(peer_dir, sc_id, "Frank Approved", "An approved comment.")
     comments["held"] = add_comment(peer_dir, sc_id, "Grace Held", "Waiting for moderation.", status="hold")
@@ -269,7 +277,7 @@ def build_site(peer_dir: Path, marker: str | None = None) -> dict:
     comments["trashed_via_api"] = add_comment(peer_dir, sc_id, "Ivy Trashed", "Trashed through the API.")
     xmlrpc_call("wp.deleteComment", comments["trashed_via_api"])
 
-    # 9. Linkbacks: two self-pingbacks on the classic post (one approved, one left held), a trackback
+    # 10. Linkbacks: two self-pingbacks on the classic post (one approved, one left held), a trackback
     #    on the shortcode post (left held).
     pb1 = _wait_for_comment(peer_dir, classic_id, "pingback", posts["shortcodes"]["permalink"])
     pb2 = _wait_for_comment(peer_dir, classic_id, "pingback", posts["blocks"]["permalink"])

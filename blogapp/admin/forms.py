@@ -14,9 +14,11 @@ from wtforms import (
 )
 from wtforms.validators import URL, DataRequired, Email, Length, NumberRange, Optional, ValidationError
 
-from ..models import Category, Tag
+from ..models import Category, PageStatus, PostStatus, Tag
 from ..moderation import MODERATION_MODES
+from ..pages import reserved_page_slug
 from ..posts import split_terms
+from ..text import slugify
 
 # Archives and permalinks know years 1900 to 9998 (see the blog's archive routes).
 YEARS = range(1900, 9999)
@@ -51,7 +53,11 @@ class PostForm(FlaskForm):
     )
     tags = StringField("Tags", description="Comma-separated", validators=[_term_lengths(Tag)])
     status = RadioField(
-        "Status", choices=[SelectChoice("draft", "Draft"), SelectChoice("published", "Published")], default="draft"
+        "Status",
+        choices=[SelectChoice(PostStatus.DRAFT.value, "Draft"), SelectChoice(PostStatus.PUBLISHED.value, "Published"),
+                 SelectChoice(PostStatus.PRIVATE.value, "Private")],
+        default="draft",
+        description="Private: only logged-in admins can read it; it is never listed, fed or pinged.",
     )
     published_at = DateTimeLocalField(
         "Publish date", format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"], validators=[Optional()],
@@ -64,6 +70,26 @@ class PostForm(FlaskForm):
     def validate_published_at(self, field):
         if field.data is not None and field.data.year not in YEARS:
             raise ValidationError(f"Give a date between the years {YEARS.start} and {YEARS.stop - 1}.")
+
+
+class PageForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired("A page needs a title."), Length(max=300)])
+    slug = StringField("Slug", description="The page's address: /slug/. Leave empty to make one from the title.",
+                       validators=[Optional(), Length(max=180)])
+    body = TextAreaField("Body (Markdown)", validators=[Length(max=500_000)])
+    menu_order = IntegerField("Menu order", default=0, validators=[Optional(), NumberRange(-1_000_000, 1_000_000)],
+                              description="The navigation lists pages by this number, then by title.")
+    status = RadioField(
+        "Status",
+        choices=[SelectChoice(PageStatus.DRAFT.value, "Draft"), SelectChoice(PageStatus.PUBLISHED.value, "Published")],
+        default="draft",
+    )
+
+    def validate_slug(self, field):
+        slug = slugify(field.data or "")
+        if slug and reserved_page_slug(slug):
+            year = " (a year)" if slug.isdigit() else ""
+            raise ValidationError(f"/{slug}/ is one of the site's own addresses{year}; choose another slug.")
 
 
 class CommentEditForm(FlaskForm):

@@ -12,12 +12,15 @@ from .. import outbound
 from ..extensions import db, limiter, login_manager
 from ..models import (
     BlockedDomain,
+    BodyFormat,
     OutboundLink,
     OutboundState,
     LinkbackLog,
     Comment,
     CommentKind,
     CommentStatus,
+    Page,
+    PageStatus,
     Post,
     PostStatus,
     User,
@@ -26,11 +29,12 @@ from ..models import (
     utcnow,
 )
 from ..moderation import ACTIONS, apply_action, set_status
+from ..pages import PageError, remove_page, save_page
 from ..posts import PostError, remove_post, save_post, split_terms
 from ..templating import local_time, site_zone
 from ..text import render_comment, render_post
 from . import bp
-from .forms import ActionForm, BlockDomainForm, CommentEditForm, LoginForm, PostForm, ReplyForm, SettingsForm
+from .forms import ActionForm, BlockDomainForm, CommentEditForm, LoginForm, PageForm, PostForm, ReplyForm, SettingsForm
 
 login_manager.login_view = "admin.login"
 login_manager.login_message = "Please log in to continue."
@@ -169,7 +173,7 @@ def posts():
     stmt = select(Post).options(joinedload(Post.author)).order_by(
         Post.published_at.desc().nulls_first(), Post.id.desc()
     )
-    if status in ("draft", "published"):
+    if status in (PostStatus.DRAFT, PostStatus.PUBLISHED, PostStatus.PRIVATE):
         stmt = stmt.where(Post.status == status)
     pagination = db.paginate(stmt, page=page, per_page=30, error_out=False)
     ids = [p.id for p in pagination.items]
@@ -227,8 +231,20 @@ def _as_typed(value: datetime | None) -> datetime | None:
     return local.replace(tzinfo=None, second=0, microsecond=0) if local else None
 
 
+def _body_format(item: Post | Page | None) -> str:
+    """How a post's or page's body is written: an imported one may be HTML; a new one is Markdown."""
+    return item.body_format if item is not None and item.body_format else BodyFormat.MARKDOWN.value
+
+
+def _label_body(form: PostForm | PageForm, body_format: str) -> None:
+    if body_format == BodyFormat.HTML:
+        form.body.label.text = "Body (HTML)"
+
+
 def _post_form_response(form: PostForm, post: Post | None, status: int = 200):
-    preview = render_post(form.body.data or "") if request.form.get("preview") else None
+    body_format = _body_format(post)
+    _label_body(form, body_format)
+    preview = render_post(form.body.data or "", body_format) if request.form.get("preview") else None
     links = []
     if post is not None and post.id is not None:
         links = db.session.scalars(
@@ -236,7 +252,8 @@ def _post_form_response(form: PostForm, post: Post | None, status: int = 200):
             .options(selectinload(OutboundLink.attempt_log))
             .order_by(OutboundLink.linked.desc(), OutboundLink.id)
         ).all()
-    return render_template("admin/post_edit.html", form=form, post=post, preview=preview, links=links), status
+    return render_template("admin/post_edit.html", form=form, post=post, preview=preview, links=links,
+                           body_format=body_format), status
 
 
 @bp.route("/posts/<int:post_id>/linkbacks/<int:link_id>/send", methods=["POST"])
@@ -300,11 +317,13 @@ def edit_post(post_id: int | None = None):
             categories=split_terms(form.categories.data),
             tags=split_terms(form.tags.data),
             publish=form.status.data == PostStatus.PUBLISHED,
+            private=form.status.data == PostStatus.PRIVATE,
             published_at=published_at,
             comments_open=form.comments_open.data,
             pings_open=form.pings_open.data,
             send_linkbacks=form.send_linkbacks.data,
             author=current_user._get_current_object(),
+            body_format=_body_format(post),
         )
         db.session.commit()
     except PostError as exc:
@@ -316,6 +335,8 @@ def edit_post(post_id: int | None = None):
         flash(f"Scheduled for {local_time(saved.published_at):%B %-d, %Y at %H:%M}.", "success")
     elif saved.is_published:
         flash("Post published.", "success")
+    elif saved.status == PostStatus.PRIVATE:
+        flash("Private post saved: only logged-in admins can read it.", "success")
     else:
         flash("Draft saved.", "success")
     return redirect(url_for("admin.edit_post", post_id=saved.id))
@@ -331,6 +352,71 @@ def delete_post(post_id: int):
     outbound.dispatch()
     flash(f"Deleted “{post.title}”.", "success")
     return redirect(url_for("admin.posts"))
+
+
+# ---------------------------------------------------------------- pages
+
+
+@bp.route("/pages")
+def pages():
+    stmt = select(Page).order_by(Page.menu_order, func.lower(Page.title), Page.id)
+    pagination = db.paginate(stmt, page=_page(), per_page=50, error_out=False)
+    return render_template("admin/pages.html", pagination=pagination)
+
+
+def _page_form_response(form: PageForm, page: Page | None, status: int = 200):
+    body_format = _body_format(page)
+    _label_body(form, body_format)
+    preview = render_post(form.body.data or "", body_format) if request.form.get("preview") else None
+    return render_template("admin/page_edit.html", form=form, page=page, preview=preview, body_format=body_format), status
+
+
+@bp.route("/pages/new", methods=["GET", "POST"])
+@bp.route("/pages/<int:page_id>/edit", methods=["GET", "POST"])
+def edit_page(page_id: int | None = None):
+    page = _get_or_404(Page, page_id) if page_id else None
+    form = PageForm(obj=None)
+    if request.method == "GET" and page is not None:
+        form.title.data = page.title
+        form.slug.data = page.slug
+        form.body.data = page.body
+        form.menu_order.data = page.menu_order
+        form.status.data = page.status
+    if request.method == "GET":
+        return _page_form_response(form, page)
+    if not form.validate_on_submit():
+        return _page_form_response(form, page, 400)
+    if request.form.get("preview"):
+        return _page_form_response(form, page)
+    try:
+        saved = save_page(
+            page,
+            title=form.title.data,
+            body=form.body.data,
+            slug=form.slug.data or "",
+            body_format=_body_format(page),
+            publish=form.status.data == PageStatus.PUBLISHED,
+            menu_order=form.menu_order.data or 0,
+            author=current_user._get_current_object(),
+        )
+        db.session.commit()
+    except PageError as exc:
+        db.session.rollback()
+        form.title.errors.append(str(exc))
+        return _page_form_response(form, page, 400)
+    flash("Page published." if saved.is_published else "Draft saved.", "success")
+    return redirect(url_for("admin.edit_page", page_id=saved.id))
+
+
+@bp.route("/pages/<int:page_id>/delete", methods=["POST"])
+def delete_page(page_id: int):
+    page = _get_or_404(Page, page_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    remove_page(page)
+    db.session.commit()
+    flash(f"Deleted “{page.title}”.", "success")
+    return redirect(url_for("admin.pages"))
 
 
 # ---------------------------------------------------------------- comments

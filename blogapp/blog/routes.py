@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import and_, extract, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
+from werkzeug.routing import BaseConverter
 
+from .. import legacy
 from ..extensions import csrf, db, limiter
-from ..models import Category, Comment, CommentKind, CommentStatus, Post, Tag, Tombstone, utcnow
+from ..models import Category, Comment, CommentKind, CommentStatus, Page, Post, PostStatus, Tag, Tombstone, utcnow
 from ..moderation import initial_status
+from ..pages import RESERVED_SLUGS
 from ..pagecache import by_content_version, cached_page
 from ..templating import absolute_url, permalink, post_path, site_settings, site_zone
 from ..text import render_comment
@@ -91,6 +95,12 @@ def _comment_counts(post_ids: list[int]) -> dict[int, int]:
 @bp.route("/page/<int:page>/")
 @cached_page
 def index(page: int = 1):
+    if page == 1 and ("p" in request.args or "page_id" in request.args):
+        # WordPress's plain links (an imported site's, or our export's guids): to the address here.
+        target = legacy.new_address(legacy.by_query(request.args))
+        if target is None:
+            abort(404)
+        return redirect(target, 301)
     return _render_list(_listing(), page, heading=None, endpoint="blog.index")
 
 
@@ -178,11 +188,51 @@ def post(year: int, month: int, day: int, slug: str):
 
 
 def _gone_or_404(slug: str):
-    """A post that was deleted or unpublished answers 410 Gone with a short tombstone page."""
+    """A post that was deleted or unpublished answers 410 Gone with a short tombstone page.
+
+    A post made private is still there, for admins only: to anyone else it is not found, and
+    its title is not shown.
+    """
     stone = db.session.scalar(select(Tombstone).where(Tombstone.slug == slug))
     if stone is None:
         abort(404)
+    if db.session.scalar(select(Post.id).where(Post.slug == slug, Post.status == PostStatus.PRIVATE.value)) is not None:
+        abort(404)
     return render_template("blog/gone.html", stone=stone), 410
+
+
+class PageSlugConverter(BaseConverter):
+    """A page's slug in ``/<slug>/``: one path segment without dots, never a reserved word or a number.
+
+    Routing alone tells ``/feed/``, ``/2026/`` or ``/page/2/`` from a page, whatever order the
+    rules are tried in; ``/webmention`` asked with GET stays a 405 rather than a redirect to
+    ``/webmention/``, and ``/robots.txt`` or ``/old-post.html`` a plain 404 (no redirect to an
+    address with a slash added), so the 404 path sees the address as it was asked for.
+    """
+
+    # (Werkzeug matches the segment with the rule's trailing slash: the word ends at "/" or the end.)
+    regex = r"(?!(?:[0-9]+|" + "|".join(sorted(map(re.escape, RESERVED_SLUGS))) + r")(?:/|\Z))[^/.]+"
+
+
+# The converter must be known before the blueprint's rules are added to the app's URL map.
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("page_slug", PageSlugConverter))
+
+
+def load_page(slug: str) -> Page | None:
+    """The page readers may see under ``slug``; drafts only for admins."""
+    found = db.session.scalar(select(Page).where(Page.slug == slug))
+    if found is None or not (found.is_published or current_user.is_authenticated):
+        return None
+    return found
+
+
+@bp.route("/<page_slug:slug>/")
+@cached_page
+def page(slug: str):
+    found = load_page(slug)
+    if found is None:
+        abort(404)
+    return render_template("blog/page.html", page=found, page_link=absolute_url(url_for("blog.page", slug=found.slug)))
 
 
 def render_post_page(post: Post, form: CommentForm, status: int = 200, form_error: str | None = None):
@@ -331,6 +381,23 @@ def sidebar():
         return by_content_version("sidebar", _sidebar_data)
 
     return {"load_sidebar": load_sidebar}
+
+
+@bp.app_context_processor
+def navigation():
+    def load_nav_pages():
+        # Like the sidebar: the published pages, read once per content version (a page's change bumps it).
+        return by_content_version("nav-pages", _nav_pages_data)
+
+    return {"load_nav_pages": load_nav_pages}
+
+
+def _nav_pages_data() -> list[tuple[str, str]]:
+    """(slug, title) of the published pages, by menu order, then title, as WordPress lists them."""
+    rows = db.session.execute(
+        select(Page.slug, Page.title).where(Page.visible()).order_by(Page.menu_order, func.lower(Page.title), Page.id)
+    ).all()
+    return [(slug, title) for slug, title in rows]
 
 
 def _sidebar_data() -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from flask import Flask
 from limits import parse_many
@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
+from .. import legacy
 from ..extensions import db, limiter
 from ..linkback.errors import (
     ACCESS_DENIED,
@@ -59,18 +60,28 @@ class SqlLinkbackStore:
         if path is None:
             raise LinkbackError(TARGET_INVALID, "The target is not a page of this site.")
         adapter = self.app.url_map.bind("localhost")
+        post = None
         try:
             try:
                 endpoint, args = adapter.match(path, method="GET")
             except RequestRedirect as redirect:
                 endpoint, args = adapter.match(urlsplit(redirect.new_url).path, method="GET")
         except HTTPException:
-            raise LinkbackError(TARGET_NOT_FOUND, "There is no page at the target URL.") from None
-        if endpoint != "blog.post":
-            raise LinkbackError(TARGET_INVALID, "The target is not a post; only posts take linkbacks.")
-        post = db.session.scalar(select(Post).where(Post.slug == args["slug"]))
+            endpoint, args = None, {}
+        if endpoint == "blog.post":
+            post = db.session.scalar(select(Post).where(Post.slug == args["slug"]))
         if post is None:
-            raise LinkbackError(TARGET_NOT_FOUND, "The target post does not exist.")
+            # An old address of an imported post (its WordPress permalink, ?p=ID, an old slug)
+            # counts for the post, as it did on the old site.
+            old = legacy.by_query(dict(parse_qsl(urlsplit(url).query))) if path == "/" else legacy.by_path(path)
+            if isinstance(old, Post):
+                post = old
+            elif endpoint is None:
+                raise LinkbackError(TARGET_NOT_FOUND, "There is no page at the target URL.")
+            elif endpoint != "blog.post":
+                raise LinkbackError(TARGET_INVALID, "The target is not a post; only posts take linkbacks.")
+            else:
+                raise LinkbackError(TARGET_NOT_FOUND, "The target post does not exist.")
         if not post.is_published:
             raise LinkbackError(TARGET_INVALID, "The target post is not published.")
         if not for_pings:

@@ -25,7 +25,7 @@ from ..extensions import csrf, db
 from ..linkback.errors import ACCESS_DENIED, NO_LINK, SOURCE_NOT_FOUND, LinkbackError
 from ..linkback.fetch import HTML_TYPES, FetchError
 from ..linkback.receive import Mention
-from ..linkback.urls import is_http_url, source_key
+from ..linkback.urls import TargetLinks, is_http_url, source_key
 from ..linkback.verify import cap, decode_html, squash
 from ..models import Comment, CommentKind, LinkbackLog, utcnow
 from ..templating import absolute_url
@@ -210,10 +210,7 @@ def _verify(entry: LinkbackLog) -> str:
         raise LinkbackError(SOURCE_NOT_FOUND, f"The source page could not be fetched: {exc.message}") from None
 
     site = receiver.site
-    target_paths = {site.local_path(target.url), site.local_path(entry.target_url)} - {None}
-
-    def is_target(url: str) -> bool:
-        return site.local_path(url) in target_paths
+    is_target = TargetLinks(site, target.url, entry.target_url)
 
     text = decode_html(page.body, page.charset)
     if page.content_type in HTML_TYPES:

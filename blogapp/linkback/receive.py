@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from .errors import ACCESS_DENIED, GENERIC, SOURCE_NOT_FOUND, UPSTREAM_ERROR, LinkbackError
 from .fetch import FetchError, GuardedFetcher
-from .urls import SiteMatcher, is_http_url, source_key
+from .urls import SiteMatcher, TargetLinks, is_http_url, source_key
 from .verify import cap, read_page, squash
 
 log = logging.getLogger(__name__)
@@ -207,12 +207,10 @@ class Receiver:
             raise LinkbackError(SOURCE_NOT_FOUND, f"The source page could not be fetched: {exc.message}") from None
         # A link counts if it leads to the target's path on any of our addresses, query and fragment aside:
         # the path of the permalink, or of the target URI as pinged (an old date that redirects to the post).
-        target_paths = {self.site.local_path(claim.target.url), self.site.local_path(mention.target)} - {None}
-        # Every link to the post has its slug in it: the page is narrowed to such links first.
-        slugs = {path.rstrip("/").rsplit("/", 1)[-1] for path in target_paths}
+        # A link counts if it leads to the post, on any of our addresses (urls.TargetLinks).
+        links_to_target = TargetLinks(self.site, claim.target.url, mention.target)
         with self._reading:
-            reading = read_page(page.body, page.charset, page.url,
-                                lambda url: self.site.local_path(url) in target_paths, hints=slugs)
+            reading = read_page(page.body, page.charset, page.url, links_to_target, hints=links_to_target.hints)
         if mention.protocol == "trackback":
             return self._trackback_record(mention, page_title=reading.title)
         return reading.title, reading.excerpt
@@ -224,3 +222,4 @@ class Receiver:
         author = cap(squash(mention.blog_name), 250) or title or mention.source
         content = "\n\n".join(part for part in (title, excerpt) if part)
         return author, content
+

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -85,3 +85,35 @@ class SiteMatcher:
 
     def is_ours(self, url: str) -> bool:
         return self.local_path(url) is not None
+
+
+def plain_post_query(url: str) -> tuple[str, str] | None:
+    """``("p", "123")`` for a WordPress plain post address ``/?p=123`` (or ``page_id``)."""
+    for key, value in parse_qsl(urlsplit(url).query):
+        if key in ("p", "page_id") and value.strip().isdigit():
+            return key, value.strip().lstrip("0") or "0"
+    return None
+
+
+class TargetLinks:
+    """Which links lead to a linkback's target: the post's permalink, or the address as sent (an
+    old date that redirects, an imported post's old permalink), query and fragment aside.
+
+    An imported post's old plain address (``/?p=123``) is the site's root plus its query: there only
+    a link with that same id counts, not any link to the home page. ``hints`` are strings of which
+    every such link holds one (the slug, or ``p=123``), for narrowing a page before reading it.
+    """
+
+    def __init__(self, site: SiteMatcher, permalink: str, as_sent: str):
+        self.site = site
+        sent_path = site.local_path(as_sent)
+        self.paths = {site.local_path(permalink)} | ({sent_path} if sent_path != "/" else set())
+        self.paths.discard(None)
+        self.by_id = plain_post_query(as_sent) if sent_path == "/" else None
+        self.hints = {path.rstrip("/").rsplit("/", 1)[-1] for path in self.paths}
+        if self.by_id:
+            self.hints.add("=".join(self.by_id))
+
+    def __call__(self, url: str) -> bool:
+        path = self.site.local_path(url)
+        return path in self.paths or (self.by_id is not None and path == "/" and plain_post_query(url) == self.by_id)

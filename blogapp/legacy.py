@@ -1,0 +1,70 @@
+"""Old addresses of imported posts and pages: ``/?p=123``, ``/?page_id=7``, the old site's
+permalinks and old slugs. Readers get a 301 to the address here; a linkback naming an old
+address counts for the post it meant.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import unquote
+
+from sqlalchemy import select
+
+from .extensions import db
+from .models import ImportedItem, LegacyPath, Page, Post
+
+
+def legacy_key(path: str) -> str:
+    """How an old address is stored and looked up: decoded, no trailing slash (but "/")."""
+    path = unquote(path or "/")
+    return (path.rstrip("/") or "/")[:1000]
+
+
+def _as_id(value: str | None) -> int | None:
+    try:
+        number = int((value or "").strip())
+    except ValueError:
+        return None
+    return number if 0 < number < 2**63 else None
+
+
+def by_query(args: Mapping[str, str]) -> Post | Page | None:
+    """WordPress's plain links: ``?p=ID`` a post, ``?page_id=ID`` a page (an imported site's id first,
+    then our own, which our export names in its guids)."""
+    post_id = _as_id(args.get("p"))
+    if post_id is not None:
+        local = db.session.scalar(select(ImportedItem.post_id).where(
+            ImportedItem.kind == "post", ImportedItem.source_id == post_id, ImportedItem.post_id.is_not(None))
+            .order_by(ImportedItem.id.desc()).limit(1))
+        return db.session.get(Post, local if local is not None else post_id)
+    page_id = _as_id(args.get("page_id"))
+    if page_id is not None:
+        local = db.session.scalar(select(ImportedItem.page_id).where(
+            ImportedItem.kind == "page", ImportedItem.source_id == page_id, ImportedItem.page_id.is_not(None))
+            .order_by(ImportedItem.id.desc()).limit(1))
+        return db.session.get(Page, local) if local is not None else None
+    return None
+
+
+def by_path(path: str) -> Post | Page | None:
+    """The post or page that had this address on the old site (decoded path, slashes optional)."""
+    row = db.session.execute(
+        select(LegacyPath.post_id, LegacyPath.page_id).where(LegacyPath.path == legacy_key(path))
+    ).first()
+    if row is None:
+        return None
+    if row.post_id is not None:
+        return db.session.get(Post, row.post_id)
+    return db.session.get(Page, row.page_id) if row.page_id is not None else None
+
+
+def new_address(found: Post | Page | None) -> str | None:
+    """The path here of what an old address meant, if readers may see it."""
+    from flask import url_for
+
+    from .templating import post_path
+
+    if isinstance(found, Post) and found.is_published:
+        return post_path(found)
+    if isinstance(found, Page) and found.is_published:
+        return url_for("blog.page", slug=found.slug)
+    return None

@@ -1,0 +1,430 @@
+"""Reading a WordPress export (WXR 1.0 to 1.2) as a stream of plain records. No Flask, no database.
+
+The file is parsed incrementally (``lxml.etree.iterparse``) and every ``<item>`` is cleared
+once read, so a file of any size costs the memory of one item. A file that declares a DTD is
+refused before parsing: WordPress never writes one, and a DTD is how entity-expansion
+("billion laughs") and external-entity attacks get in. Entities are not resolved and nothing is
+fetched from the network either way.
+"""
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import BinaryIO
+
+from lxml import etree
+
+WP_NAMESPACE_PREFIX = "http://wordpress.org/export/"  # then 1.0/, 1.1/ or 1.2/
+CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+_ZERO_DATE = "0000-00-00 00:00:00"
+
+
+class WxrError(Exception):
+    """The file cannot be read as a WordPress export; the message says why, for people."""
+
+
+@dataclass
+class Channel:
+    title: str = ""
+    link: str = ""
+    base_site_url: str = ""
+    base_blog_url: str = ""
+    wxr_version: str = ""
+
+
+@dataclass
+class Author:
+    id: int | None
+    login: str
+    email: str = ""
+    display_name: str = ""
+
+
+@dataclass
+class Term:
+    taxonomy: str  # category | post_tag | (other taxonomies: nav_menu, post_format...)
+    slug: str
+    name: str
+    parent_slug: str = ""
+
+
+@dataclass
+class ItemTerm:
+    """A term an item is filed under: ``<category domain="post_tag" nicename="slug">Name</category>``."""
+
+    domain: str
+    slug: str
+    name: str
+
+
+@dataclass
+class ItemComment:
+    id: int
+    author: str = ""
+    author_email: str = ""
+    author_url: str = ""
+    author_ip: str = ""
+    date: datetime | None = None  # the site's local time, used only when the UTC one is missing
+    date_gmt: datetime | None = None
+    content: str = ""
+    approved: str = "1"  # 1 | 0 | spam | trash | post-trashed
+    type: str = ""  # "" or comment | pingback | trackback | webmention | ...
+    parent: int = 0
+    user_id: int = 0
+    agent: str = ""
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Item:
+    """A post, page, attachment or other post type, with its comments."""
+
+    post_id: int
+    post_type: str = "post"
+    title: str = ""
+    link: str = ""
+    guid: str = ""
+    creator: str = ""
+    content: str = ""
+    excerpt: str = ""
+    pub_date: datetime | None = None
+    post_date: datetime | None = None
+    post_date_gmt: datetime | None = None
+    modified_gmt: datetime | None = None
+    comment_status: str = "open"
+    ping_status: str = "open"
+    slug: str = ""
+    status: str = "publish"
+    parent: int = 0
+    menu_order: int = 0
+    password: str = ""
+    attachment_url: str = ""
+    terms: list[ItemTerm] = field(default_factory=list)
+    meta: dict[str, list[str]] = field(default_factory=dict)
+    comments: list[ItemComment] = field(default_factory=list)
+
+
+Record = Channel | Author | Term | Item
+
+
+def _local(tag) -> tuple[str, str]:
+    """(namespace, local name) of an lxml tag; comments and PIs have no string tag."""
+    if not isinstance(tag, str):
+        return "", ""
+    if tag[0] == "{":
+        ns, _, name = tag[1:].partition("}")
+        return ns, name
+    return "", tag
+
+
+def _is_wp(ns: str) -> bool:
+    return ns.startswith(WP_NAMESPACE_PREFIX) and not ns.endswith("/excerpt/")
+
+
+def _text(element) -> str:
+    return element.text or ""
+
+
+def _int(value: str, default: int = 0) -> int:
+    try:
+        return int((value or "").strip())
+    except ValueError:
+        return default
+
+
+def parse_wp_date(value: str) -> datetime | None:
+    """``2015-03-26 14:05:00`` as a naive datetime; WordPress writes zeros for "no date"."""
+    value = (value or "").strip()
+    if not value or value.startswith("0000-00-00"):
+        return None
+    try:
+        return datetime.strptime(value[:19], "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+
+
+def _parse_rfc822(value: str) -> datetime | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return when
+
+
+# A DTD, in any encoding libxml2 reads: found in the bytes before the root element, it is refused
+# before the parser sees it.
+_DTD_MARKERS = tuple(marker.encode(encoding) for marker in ("<!DOCTYPE", "<!ENTITY")
+                     for encoding in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"))
+CHUNK = 64 * 1024
+
+
+def _first_line(message: str) -> str:
+    """libxml2's message, one line: it may quote the broken text, newlines and all."""
+    line = (message or "").splitlines()[0] if message else "unreadable"
+    return line.split(", line ")[0].strip()[:200]
+
+
+def scan_creators(stream: BinaryIO) -> set[str]:
+    """The ``dc:creator`` of every item, read in one quick pass (for files that declare no authors)."""
+    creators = set()
+    for _, element in etree.iterparse(stream, events=("end",), tag=f"{{{DC_NS}}}creator", resolve_entities=False,
+                                      no_network=True, load_dtd=False, huge_tree=False, recover=True):
+        creators.add((element.text or "").strip())
+        element.clear()
+    return creators - {""}
+
+
+class WxrReader:
+    """``for record in WxrReader(open(path, "rb"))``: Channel (once, before the first item), Author,
+    Term and Item records in file order. ``bytes_read`` tells progress.
+
+    Raises ``WxrError`` for a file that is not a WordPress export, and for one cut off or
+    broken part way: the records before the break have been given out whole by then.
+    """
+
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
+        self.bytes_read = 0
+        self.channel = Channel()
+
+    def _events(self):
+        """(event, element) pairs, the file fed to the parser a chunk at a time."""
+        parser = etree.XMLPullParser(
+            events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
+            dtd_validation=False, huge_tree=False, remove_comments=True, remove_pis=True,
+        )
+        in_prolog, tail = True, b""
+        while True:
+            chunk = self._stream.read(CHUNK)
+            self.bytes_read += len(chunk)
+            if in_prolog and chunk:
+                window = tail + chunk
+                if any(marker in window for marker in _DTD_MARKERS):
+                    raise WxrError("the file declares a DTD (<!DOCTYPE>), which WordPress exports never do; it was "
+                                   "refused unread, as entity-expansion and external-entity attacks use one")
+                tail = window[-40:]
+            if not chunk:
+                if self.bytes_read == 0:
+                    raise WxrError("the file is empty")
+                try:
+                    parser.close()
+                except etree.XMLSyntaxError as exc:
+                    if in_prolog:
+                        raise WxrError(f"the file is not XML: {_first_line(exc.msg)}") from None
+                    raise WxrError(f"the file is cut off at line {exc.lineno or '?'}: it ends before the export "
+                                   "does") from None
+                yield from parser.read_events()
+                return
+            try:
+                parser.feed(chunk)
+            except etree.XMLSyntaxError as exc:
+                if in_prolog:
+                    raise WxrError(f"the file is not XML: {_first_line(exc.msg)}") from None
+                raise WxrError(f"the file is not well-formed XML (line {exc.lineno}): {_first_line(exc.msg)}") from None
+            for event, element in parser.read_events():
+                in_prolog = False
+                yield event, element
+
+    def __iter__(self) -> Iterator[Record]:
+        depth = 0
+        channel_told = False
+        wp_seen = False
+        for event, element in self._events():
+            if event == "start":
+                depth += 1
+                if depth == 1:
+                    ns, name = _local(element.tag)
+                    if name != "rss":
+                        raise WxrError(f"not a WordPress export: the file's root element is <{name or element.tag}>, "
+                                       "an export's is <rss>")
+                continue
+            depth -= 1
+            if depth != 2:  # only the channel's children are complete records
+                if depth == 1:
+                    element.clear()
+                continue
+            ns, name = _local(element.tag)
+            if _is_wp(ns):
+                wp_seen = True
+            if name == "item" and not ns:
+                if not wp_seen:
+                    raise WxrError("not a WordPress export: the feed has items but no WordPress (wp:) data; "
+                                   "export it from WordPress with Tools > Export")
+                if not channel_told:
+                    channel_told = True
+                    yield self.channel
+                yield self._item(element)
+            elif _is_wp(ns) and name == "author":
+                yield self._author(element)
+            elif _is_wp(ns) and name in ("category", "tag", "term"):
+                term = self._term(element, name)
+                if term is not None:
+                    yield term
+            elif not ns and name in ("title", "link"):
+                setattr(self.channel, name, (element.text or "").strip())
+            elif _is_wp(ns) and name in ("base_site_url", "base_blog_url", "wxr_version"):
+                setattr(self.channel, name, (element.text or "").strip())
+            # Done with it: clear it and drop it (and anything before it) from the channel.
+            element.clear()
+            parent = element.getparent()
+            if parent is not None:
+                while element.getprevious() is not None:
+                    del parent[0]
+        if not wp_seen:
+            raise WxrError("not a WordPress export: no WordPress (wp:) data in the file; export it from WordPress "
+                           "with Tools > Export")
+        if not channel_told:
+            yield self.channel
+
+    # ------------------------------------------------------------------ records
+
+    @staticmethod
+    def _author(element) -> Author:
+        fields = {}
+        for child in element:
+            ns, name = _local(child.tag)
+            fields[name] = _text(child).strip()
+        return Author(
+            id=_int(fields.get("author_id", ""), 0) or None,
+            login=fields.get("author_login", ""),
+            email=fields.get("author_email", ""),
+            display_name=fields.get("author_display_name", ""),
+        )
+
+    @staticmethod
+    def _term(element, kind: str) -> Term | None:
+        fields = {}
+        for child in element:
+            ns, name = _local(child.tag)
+            fields[name] = _text(child).strip()
+        if kind == "category":
+            return Term("category", fields.get("category_nicename", ""), fields.get("cat_name", ""),
+                        fields.get("category_parent", ""))
+        if kind == "tag":
+            return Term("post_tag", fields.get("tag_slug", ""), fields.get("tag_name", ""))
+        taxonomy = fields.get("term_taxonomy", "")
+        if not taxonomy:
+            return None
+        return Term(taxonomy, fields.get("term_slug", ""), fields.get("term_name", ""), fields.get("term_parent", ""))
+
+    @staticmethod
+    def _item(element) -> Item:
+        item = Item(post_id=0)
+        for child in element:
+            ns, name = _local(child.tag)
+            value = _text(child)
+            if not ns:
+                if name == "title":
+                    item.title = value
+                elif name == "link":
+                    item.link = value.strip()
+                elif name == "guid":
+                    item.guid = value.strip()
+                elif name == "pubDate":
+                    item.pub_date = _parse_rfc822(value)
+                elif name == "category":
+                    item.terms.append(ItemTerm(child.get("domain", "category"), (child.get("nicename") or "").strip(),
+                                               value.strip()))
+            elif ns == DC_NS and name == "creator":
+                item.creator = value.strip()
+            elif ns == CONTENT_NS and name == "encoded":
+                item.content = value
+            elif ns.startswith(WP_NAMESPACE_PREFIX) and ns.endswith("/excerpt/") and name == "encoded":
+                item.excerpt = value
+            elif _is_wp(ns):
+                WxrReader._item_field(item, name, value, child)
+        return item
+
+    @staticmethod
+    def _item_field(item: Item, name: str, value: str, child) -> None:
+        if name == "post_id":
+            item.post_id = _int(value)
+        elif name == "post_date":
+            item.post_date = parse_wp_date(value)
+        elif name == "post_date_gmt":
+            item.post_date_gmt = parse_wp_date(value)
+        elif name == "post_modified_gmt":
+            item.modified_gmt = parse_wp_date(value)
+        elif name in ("comment_status", "ping_status", "status", "post_type"):
+            setattr(item, name, value.strip())
+        elif name == "post_name":
+            item.slug = value.strip()
+        elif name == "post_parent":
+            item.parent = _int(value)
+        elif name == "menu_order":
+            item.menu_order = _int(value)
+        elif name == "post_password":
+            item.password = value
+        elif name == "attachment_url":
+            item.attachment_url = value.strip()
+        elif name == "postmeta":
+            key, meta_value = _meta(child)
+            if key:
+                item.meta.setdefault(key, []).append(meta_value)
+        elif name == "comment":
+            item.comments.append(_comment(child))
+
+
+def _meta(element) -> tuple[str, str]:
+    key = value = ""
+    for child in element:
+        ns, name = _local(child.tag)
+        if name == "meta_key":
+            key = _text(child).strip()
+        elif name == "meta_value":
+            value = _text(child)
+    return key, value
+
+
+def _comment(element) -> ItemComment:
+    comment = ItemComment(id=0)
+    for child in element:
+        ns, name = _local(child.tag)
+        value = _text(child)
+        if name == "comment_id":
+            comment.id = _int(value)
+        elif name == "comment_author":
+            comment.author = value
+        elif name == "comment_author_email":
+            comment.author_email = value.strip()
+        elif name == "comment_author_url":
+            comment.author_url = value.strip()
+        elif name == "comment_author_IP":
+            comment.author_ip = value.strip()
+        elif name == "comment_date":
+            comment.date = parse_wp_date(value)
+        elif name == "comment_date_gmt":
+            comment.date_gmt = parse_wp_date(value)
+        elif name == "comment_content":
+            comment.content = value
+        elif name == "comment_approved":
+            comment.approved = value.strip()
+        elif name == "comment_type":
+            comment.type = value.strip()
+        elif name == "comment_parent":
+            comment.parent = _int(value)
+        elif name == "comment_user_id":
+            comment.user_id = _int(value)
+        elif name == "comment_agent":
+            comment.agent = value
+        elif name == "commentmeta":
+            key, meta_value = _meta(child)
+            if key:
+                comment.meta[key] = meta_value
+    return comment
+
+
+def plain_text(value: str) -> str:
+    """A title or name as WordPress stores it (entities, sometimes tags) as plain text."""
+    value = re.sub(r"<[^>]*>", "", value or "")
+    return " ".join(html.unescape(value).split())
