@@ -447,3 +447,41 @@ def test_export_is_read_back_by_the_reader_with_every_item(app, ctx):
     assert kinds == {"comment", "pingback", "trackback", "webmention"}
     approved = {c.approved for i in posts for c in i.comments}
     assert approved == {"1", "0", "spam", "trash"}
+
+
+def _element_paths(data: bytes) -> set[str]:
+    """Every element's path (namespace prefixes as WordPress writes them) in a WXR file."""
+    from lxml import etree
+
+    prefixes = {"http://purl.org/rss/1.0/modules/content/": "content:", "http://purl.org/dc/elements/1.1/": "dc:",
+                "http://wordpress.org/export/1.2/": "wp:", "http://wordpress.org/export/1.2/excerpt/": "excerpt:",
+                "http://wellformedweb.org/CommentAPI/": "wfw:"}
+    paths, stack = set(), []
+    for event, element in etree.iterparse(io.BytesIO(data), events=("start", "end")):
+        if event == "start":
+            ns, _, name = element.tag[1:].partition("}") if element.tag.startswith("{") else ("", "", element.tag)
+            stack.append(prefixes.get(ns, "") + name)
+            paths.add("/".join(stack))
+        else:
+            stack.pop()
+    return paths
+
+
+def test_our_export_uses_only_what_wordpress_itself_writes(app, ctx):
+    """WordPress's importer reads what WordPress's exporter writes: our file has the same shape (every
+    element we write is one WordPress writes at the same place), and every field its importer needs."""
+    from pathlib import Path
+
+    wordpress = _element_paths((Path(__file__).parent / "fixtures/wordpress/wxr-export.xml").read_bytes())
+    _build_rich_blog()
+    ours = _element_paths(_export())
+    assert ours - wordpress == set()
+    needed = {"rss/channel/wp:wxr_version", "rss/channel/wp:base_site_url", "rss/channel/wp:author/wp:author_login",
+              "rss/channel/wp:category/wp:category_nicename", "rss/channel/wp:tag/wp:tag_slug",
+              "rss/channel/item/wp:post_id", "rss/channel/item/wp:post_type", "rss/channel/item/wp:status",
+              "rss/channel/item/wp:post_name", "rss/channel/item/wp:post_date_gmt", "rss/channel/item/content:encoded",
+              "rss/channel/item/dc:creator", "rss/channel/item/category", "rss/channel/item/wp:postmeta/wp:meta_key",
+              "rss/channel/item/wp:comment/wp:comment_id", "rss/channel/item/wp:comment/wp:comment_parent",
+              "rss/channel/item/wp:comment/wp:comment_approved", "rss/channel/item/wp:comment/wp:comment_type",
+              "rss/channel/item/wp:comment/wp:commentmeta/wp:meta_key"}
+    assert needed <= ours

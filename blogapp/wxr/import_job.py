@@ -3,9 +3,8 @@
 
 The upload waits in ``instance/imports/<token>.xml``, under a random name (never the client's).
 While the job runs, ``<token>.json`` beside it holds ``{"size": ..., "bytes_read": ...}``.
-Progress is a file, not a row: a dry run keeps the whole import in one transaction that is
-rolled back (on SQLite holding the write lock all along), so nothing written to the database
-meanwhile could be committed. The outcome is the job's ``JobRecord.result``:
+Progress is a file, not a row: a dry run rolls back each batch it writes, and a row updated
+inside the import's transactions would be rolled back with it. The outcome is the job's ``JobRecord.result``:
 ``{"summary": <one line>, "counts": ImportSummary.as_dict(), "size": bytes}``, or ``"error"`` (the
 importer's one line) instead of ``"summary"``, with the counts of what was kept. An import that
 stops with ``ImportFailed`` is a job that succeeded (it ran and recorded its outcome); a job
