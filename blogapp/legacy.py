@@ -28,20 +28,24 @@ def _as_id(value: str | None) -> int | None:
 
 
 def by_query(args: Mapping[str, str]) -> Post | Page | None:
-    """WordPress's plain links: ``?p=ID`` a post, ``?page_id=ID`` a page (an imported site's id first,
-    then our own, which our export names in its guids)."""
-    post_id = _as_id(args.get("p"))
-    if post_id is not None:
-        local = db.session.scalar(select(ImportedItem.post_id).where(
-            ImportedItem.kind == "post", ImportedItem.source_id == post_id, ImportedItem.post_id.is_not(None))
-            .order_by(ImportedItem.id.desc()).limit(1))
-        return db.session.get(Post, local if local is not None else post_id)
-    page_id = _as_id(args.get("page_id"))
-    if page_id is not None:
-        local = db.session.scalar(select(ImportedItem.page_id).where(
-            ImportedItem.kind == "page", ImportedItem.source_id == page_id, ImportedItem.page_id.is_not(None))
-            .order_by(ImportedItem.id.desc()).limit(1))
-        return db.session.get(Page, local) if local is not None else None
+    """WordPress's plain links, ``?p=ID`` and ``?page_id=ID``: the imported post or page that had that
+    id (WordPress answers either for any of its posts and pages). A blog that imported nothing
+    answers our own post ids, which our export names in its guids."""
+    wanted = _as_id(args.get("p"))
+    if wanted is None:
+        wanted = _as_id(args.get("page_id"))
+    if wanted is None:
+        return None
+    row = db.session.execute(
+        select(ImportedItem.post_id, ImportedItem.page_id)
+        .where(ImportedItem.kind.in_(("post", "page")), ImportedItem.source_id == wanted)
+        .order_by(ImportedItem.id.desc()).limit(1)
+    ).first()
+    if row is not None:
+        return db.session.get(Post, row.post_id) if row.post_id is not None else db.session.get(Page, row.page_id)
+    imported_any = db.session.scalar(select(ImportedItem.id).where(ImportedItem.kind.in_(("post", "page"))).limit(1))
+    if imported_any is None and "p" in args:
+        return db.session.get(Post, wanted)
     return None
 
 

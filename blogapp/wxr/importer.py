@@ -117,6 +117,7 @@ class ImportSummary:
     unknown_shortcodes: Counter = field(default_factory=Counter)
     orphans: int = 0  # replies whose parent was not in the file, made top-level
     password_protected: int = 0  # imported as private: we have no per-post passwords
+    excerpts_dropped: int = 0  # hand-written excerpts: posts here have none
     dry_run: bool = False
 
     @property
@@ -130,6 +131,7 @@ class ImportSummary:
             "skipped": sum(self.skipped.values()), "skipped_why": dict(self.skipped),
             "already_here": dict(self.already), "unknown_shortcodes": dict(self.unknown_shortcodes),
             "orphans_made_top_level": self.orphans, "password_protected_made_private": self.password_protected,
+            "excerpts_not_kept": self.excerpts_dropped,
             "dry_run": self.dry_run,
         }
 
@@ -159,6 +161,8 @@ class ImportSummary:
             text += f"; {n(self.orphans, 'reply')} whose parent was missing made top-level"
         if self.password_protected:
             text += f"; {n(self.password_protected, 'password-protected post')} made private"
+        if self.excerpts_dropped:
+            text += f"; {n(self.excerpts_dropped, 'hand-written excerpt')} not kept (posts here have none)"
         if self.unknown_shortcodes:
             names = ", ".join(f"[{name}]" for name in sorted(self.unknown_shortcodes))
             text += f"; {n(sum(self.unknown_shortcodes.values()), 'unknown shortcode')} left as text ({names})"
@@ -441,6 +445,8 @@ class WxrImporter:
         for pending, slug in zip(batch, slugs):
             item = pending.item
             body, body_format, body_html = self._body(item, "post")
+            if item.excerpt.strip():
+                self.summary.excerpts_dropped += 1
             published_at = self._published_at(item)
             created = item.post_date_gmt or item.pub_date or item.post_date or utcnow()
             if item.password:
@@ -636,6 +642,11 @@ class WxrImporter:
                 continue
             source = absolute_url(post_path(SimpleNamespace(slug=row["slug"], published_at=row["published_at"],
                                                             created_at=row["created_at"])))
+            if pending.item.meta.get("_pingme"):
+                message = ("Imported: the old site had not sent this post's linkbacks yet when it was exported; "
+                           "not sent (\"Send again\" sends it).")
+            else:
+                message = "Linked before the import: the old site sent its linkbacks; not sent again."
             for url in outbound_links(row["body_html"], source):
                 if is_bare_home_page(url):
                     continue
@@ -645,7 +656,7 @@ class WxrImporter:
                     "post_id": pending.local_id, "source_url": source, "target_url": url[:2000],
                     "target_hash": target_hash(url), "linked": True, "state": OutboundState.SENT.value,
                     "protocol": IMPORTED, "sent_protocol": IMPORTED, "code": None, "generation": 0, "attempts": 0,
-                    "message": "Linked before the import: the old site sent its linkbacks; not sent again.",
+                    "message": message,
                     "created_at": now, "succeeded_at": row["published_at"],
                 })
         if out:
