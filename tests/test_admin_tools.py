@@ -31,6 +31,7 @@ from blogapp.templating import post_path, site_request_context
 from blogapp.wxr import import_job
 from blogapp.wxr.read import Item, WxrReader
 
+from helpers import unavailable
 from conftest import TEST_REDIS_URL, csrf_token
 
 FIXTURE = Path(__file__).parent / "fixtures" / "wordpress" / "wxr-export.xml"
@@ -381,11 +382,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 INSTALL_HINT = "Chromium/chromedriver not installed: apt-get install chromium chromium-driver"
 
 
-def _browser_unavailable(reason: str):
-    """Skip with the reason; under CI=true a missing browser is a failure, not a skip."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: the browser tests must run)")
-    pytest.skip(reason)
+_browser_unavailable = unavailable
 
 
 @pytest.fixture

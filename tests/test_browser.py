@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from blogapp.extensions import db
 from blogapp.models import Comment, CommentStatus, Post, save_site_settings
-from helpers import add_comment, make_post
+from helpers import add_comment, make_post, unavailable
 
 try:
     from selenium import webdriver
@@ -61,9 +61,9 @@ def _dead_port() -> socket.socket:
 def browser(tmp_path_factory):
     """One headless Chromium for the module, with a fresh profile and no way off the loopback."""
     if SELENIUM_IMPORT_ERROR is not None:
-        pytest.skip(f"{INSTALL_HINT} (selenium import failed: {SELENIUM_IMPORT_ERROR})")
+        unavailable(f"{INSTALL_HINT} (selenium import failed: {SELENIUM_IMPORT_ERROR})")
     if not shutil.which(CHROMIUM) or not shutil.which(CHROMEDRIVER):
-        pytest.skip(INSTALL_HINT)
+        unavailable(INSTALL_HINT)
 
     saved_env = os.environ.get("SE_AVOID_STATS")
     os.environ["SE_AVOID_STATS"] = "true"  # Selenium Manager must not phone home (it is not used anyway)
@@ -109,7 +109,7 @@ def browser(tmp_path_factory):
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     except WebDriverException as exc:
         dead.close()
-        pytest.skip(f"{INSTALL_HINT} (Chromium would not start: {exc.msg})")
+        unavailable(f"{INSTALL_HINT} (Chromium would not start: {exc.msg})")
     driver.set_page_load_timeout(30)
     try:
         yield driver

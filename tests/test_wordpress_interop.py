@@ -3,7 +3,7 @@
 The peer lives beside the repository in ``shared/peers/wordpress`` (``WP_PEER_DIR_SCRIPTS``
 overrides that); ``.ci/run`` starts it with its ``up.sh``. Every test skips with a reason when
 the scripts are missing, when we are not root (the scripts insist on it) or when WordPress
-does not answer. Our blog is served on a real port whose SITE_URL is exactly its own address,
+does not answer; under ``CI=true`` it fails instead. Our blog is served on a real port whose SITE_URL is exactly its own address,
 because WordPress pings the URL it sees in a post and fetches our pages back.
 
 Titles carry a random tag so reruns against the same WordPress never collide.
@@ -33,7 +33,7 @@ from blogapp.models import Comment, CommentKind, CommentStatus, OutboundLink, Po
 from blogapp.posts import save_post
 from blogapp.templating import post_path, site_request_context
 from conftest import database_config
-from helpers import make_post
+from helpers import make_post, unavailable
 
 WP_URL = f"http://127.0.0.1:{os.environ.get('WP_PEER_PORT', '8090')}"
 WP_XMLRPC = f"{WP_URL}/xmlrpc.php"
@@ -53,16 +53,16 @@ def http_session() -> requests.Session:
 
 @pytest.fixture(scope="module")
 def wordpress():
-    """The peer's scripts directory, once WordPress is known to answer; else the test skips."""
+    """The peer's scripts directory, once WordPress is known to answer; else the test skips (fails under CI=true)."""
     if not (PEER_DIR / "publish_post.sh").is_file():
-        pytest.skip(f"WordPress peer scripts not found at {PEER_DIR} (set WP_PEER_DIR_SCRIPTS)")
+        unavailable(f"WordPress peer scripts not found at {PEER_DIR} (set WP_PEER_DIR_SCRIPTS)")
     if os.geteuid() != 0:
-        pytest.skip("the WordPress peer scripts must run as root")
+        unavailable("the WordPress peer scripts must run as root")
     try:
         with http_session() as session:
             session.get(WP_URL + "/", timeout=2, allow_redirects=False).close()
     except requests.RequestException as exc:
-        pytest.skip(f"WordPress does not answer at {WP_URL}/ ({type(exc).__name__}); start it with {PEER_DIR}/up.sh")
+        unavailable(f"WordPress does not answer at {WP_URL}/ ({type(exc).__name__}); start it with {PEER_DIR}/up.sh")
     return PEER_DIR
 
 
