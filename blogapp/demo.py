@@ -13,6 +13,7 @@ from sqlalchemy import select
 from . import outbound
 from .extensions import db
 from .models import Comment, CommentKind, CommentStatus, User, utcnow
+from .pages import save_page
 from .posts import save_post
 from .templating import permalink
 from .text import render_comment
@@ -190,5 +191,10 @@ def seed() -> int:
                 content="Great post!!! Visit my site", content_html=render_comment("Great post!!! Visit my site"),
                 created_at=now - timedelta(hours=1)),
     ])
+    save_page(None, title="About", menu_order=1, author=author, body=(
+        "I am Maya Ellison, a licensed therapist in private practice. I write here about the craft "
+        "of therapy and the business of a small practice: first sessions, boundaries, rest, and the "
+        "seasons every practice goes through.\n\nIf something here helped you, leave a comment, or "
+        "link to it from your own blog: it will show up in the thread."))
     db.session.commit()
     return 5

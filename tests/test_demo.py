@@ -42,3 +42,13 @@ def test_demo_has_an_open_threaded_discussion(app, client, ctx):
     page = BeautifulSoup(client.get(post_path(threaded[0])).get_data(as_text=True), "lxml")
     assert page.select("ol.children ol.children li.comment")
     assert page.select_one("form.comment-form")
+
+
+def test_demo_has_an_about_page_in_the_navigation(app, client, ctx):
+    from blogapp.demo import seed
+
+    seed()
+    home = client.get("/").get_data(as_text=True)
+    assert 'href="/about/"' in home
+    about = client.get("/about/")
+    assert about.status_code == 200 and "Maya Ellison" in about.get_data(as_text=True)

@@ -109,7 +109,8 @@ def index(page: int = 1):
 @cached_page
 def category(slug: str, page: int = 1):
     cat = db.first_or_404(select(Category).where(Category.slug == slug))
-    stmt = _listing().where(Post.categories.any(Category.id == cat.id))
+    # A category's archive holds its subcategories' posts too, as in WordPress.
+    stmt = _listing().where(Post.categories.any(Category.id.in_(_with_descendants(cat.id))))
     return _render_list(stmt, page, heading=f"Category: {cat.name}", endpoint="blog.category", slug=slug)
 
 
@@ -120,6 +121,20 @@ def tag(slug: str, page: int = 1):
     found = db.first_or_404(select(Tag).where(Tag.slug == slug))
     stmt = _listing().where(Post.tags.any(Tag.id == found.id))
     return _render_list(stmt, page, heading=f"Tag: {found.name}", endpoint="blog.tag", slug=slug)
+
+
+def _with_descendants(category_id: int) -> list[int]:
+    """The category and every category nested under it (categories are few: one query)."""
+    children: dict[int | None, list[int]] = {}
+    for cid, parent in db.session.execute(select(Category.id, Category.parent_id)):
+        children.setdefault(parent, []).append(cid)
+    found, todo = [], [category_id]
+    while todo:
+        cid = todo.pop()
+        if cid not in found:
+            found.append(cid)
+            todo.extend(children.get(cid, []))
+    return found
 
 
 def _utc_bounds(year: int, month: int | None) -> tuple[datetime, datetime]:
