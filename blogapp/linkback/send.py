@@ -28,7 +28,9 @@ from urllib.parse import urldefrag, urlencode, urljoin, urlsplit
 from xml.parsers.expat import ExpatError
 
 import defusedxml.ElementTree
+import lxml.html
 from bs4 import BeautifulSoup
+from lxml import etree
 from defusedxml import DefusedXmlException
 from defusedxml.xmlrpc import DefusedExpatParser
 
@@ -48,10 +50,13 @@ ALREADY_REGISTERED = 48
 
 def outbound_links(html: str, base_url: str) -> list[str]:
     """The absolute http(s) URLs that ``html`` links to, in document order, each once, no fragments."""
-    soup = BeautifulSoup(html or "", "lxml")
+    try:
+        root = lxml.html.fragment_fromstring(html or "", create_parent="div")
+    except (etree.ParserError, ValueError):
+        return []
     seen: dict[str, str] = {}  # one spelling per page: "HTTP://X.example:80/a" is "http://x.example/a"
-    for element in soup.find_all(("a", "area"), href=True):
-        href = element["href"].strip()
+    for element in root.iter("a", "area"):
+        href = (element.get("href") or "").strip()
         if not href or href.startswith("#"):
             continue
         try:

@@ -344,19 +344,24 @@ class WxrImporter:
             self.attachments[item.post_id] = wpcontent.Attachment(
                 id=item.post_id, url=item.attachment_url or item.guid, title=plain_text(item.title),
                 caption=plain_text(item.excerpt), parent_id=item.parent or None)
-            self.summary.skipped["attachments (not downloaded; their URLs stay in the posts)"] += 1
+            self._skip(item, "attachments, not downloaded: their URLs stay in the posts")
             return
         if item.post_type not in ("post", "page"):
-            self.summary.skipped[f"{item.post_type} items"] += 1
+            self._skip(item, f"{item.post_type} items")
             return
         if item.status == "trash":
-            self.summary.skipped[f"{item.post_type}s in the trash"] += 1
+            self._skip(item, f"{item.post_type}s in the trash")
             return
         if item.status == "inherit":  # revisions
-            self.summary.skipped["revisions"] += 1
+            self._skip(item, "revisions")
             return
         self.batch.append(_Pending(item, author_id=self._author_of(item)))
         self.batch_comments += len(item.comments)
+
+    def _skip(self, item: Item, why: str) -> None:
+        self.summary.skipped[why] += 1
+        if item.comments:
+            self.summary.skipped[f"comments of skipped {item.post_type} items"] += len(item.comments)
 
     def _write_batch(self) -> None:
         if not self.batch:
@@ -467,12 +472,12 @@ class WxrImporter:
                 "comments_open": item.comment_status != "closed", "pings_open": item.ping_status != "closed",
                 "send_linkbacks": send, "author_id": pending.author_id,
             })
-        ids = db.session.scalars(insert(Post).returning(Post.id, sort_by_parameter_order=True), rows).all()
+        ids = _insert(Post, rows, returning=True)
         for pending, post_id, row in zip(batch, ids, rows):
             pending.local_id = post_id
             self._fix_gallery_id("post", pending.item, post_id)
         self.summary.posts += len(ids)
-        db.session.execute(insert(ImportedItem), [
+        _insert(ImportedItem, [
             {"site": self.site, "kind": "post", "source_id": p.item.post_id, "post_id": p.local_id,
              "imported_at": utcnow()} for p in batch])
         self._link_terms(batch)
@@ -504,7 +509,7 @@ class WxrImporter:
             if item.password:
                 self.summary.password_protected += 1
         self.summary.pages += len(batch)
-        db.session.execute(insert(ImportedItem), [
+        _insert(ImportedItem, [
             {"site": self.site, "kind": "page", "source_id": p.item.post_id, "page_id": p.local_id,
              "imported_at": utcnow()} for p in batch])
         self._legacy_paths(batch, rows, "page")
@@ -582,9 +587,9 @@ class WxrImporter:
                     column = "category_id" if key[0] == "category" else "tag_id"
                     target.append({"post_id": pending.local_id, column: term_id})
         if cats:
-            db.session.execute(insert(post_categories), cats)
+            _insert(post_categories, cats)
         if tags:
-            db.session.execute(insert(post_tags), tags)
+            _insert(post_tags, tags)
 
     # ------------------------------------------------------------------ old addresses
 
@@ -626,7 +631,7 @@ class WxrImporter:
         taken = set(db.session.scalars(select(LegacyPath.path).where(LegacyPath.path.in_(list(wanted)))))
         new = [{"path": path, f"{kind}_id": local_id} for path, local_id in wanted.items() if path not in taken]
         if new:
-            db.session.execute(insert(LegacyPath), new)
+            _insert(LegacyPath, new)
 
     # ------------------------------------------------------------------ links already told
 
@@ -660,7 +665,7 @@ class WxrImporter:
                     "created_at": now, "succeeded_at": row["published_at"],
                 })
         if out:
-            db.session.execute(insert(OutboundLink), out)
+            _insert(OutboundLink, out)
 
     # ------------------------------------------------------------------ comments
 
@@ -719,8 +724,7 @@ class WxrImporter:
             return
         ids = []
         for chunk in _chunks(list(range(len(rows))), 2000):
-            ids += db.session.scalars(insert(Comment).returning(Comment.id, sort_by_parameter_order=True),
-                                      [rows[i] for i in chunk]).all()
+            ids += _insert(Comment, [rows[i] for i in chunk], returning=True)
         new_by_wp: dict[int, tuple[int, int]] = {}
         for c, comment_id, row in zip(wp_of_row, ids, rows):
             if c.id:
@@ -740,7 +744,7 @@ class WxrImporter:
         mapped = [{"site": self.site, "kind": "comment", "source_id": c.id, "comment_id": comment_id,
                    "imported_at": utcnow()} for c, comment_id in zip(wp_of_row, ids) if c.id]
         for chunk in _chunks(mapped, 5000):
-            db.session.execute(insert(ImportedItem), chunk)
+            _insert(ImportedItem, chunk)
         for row in rows:
             kind = row["kind"]
             if kind == CommentKind.COMMENT:
@@ -816,6 +820,18 @@ def linkback_text(value: str) -> str:
     """A linkback's excerpt as text: tags dropped, entities decoded, paragraphs kept."""
     paragraphs = re.split(r"\n\s*\n", _TAG.sub("", value or ""))
     return "\n\n".join(p for p in (" ".join(html_module.unescape(p).split()) for p in paragraphs) if p)
+
+
+def _insert(model, rows: list[dict], *, returning: bool = False) -> list[int]:
+    """Many rows in few statements (Core "insertmanyvalues", not the ORM's bulk path, which splits
+    rows by their None values and splices the results: quadratic); with ``returning``, the new ids
+    in the order of ``rows``."""
+    table = getattr(model, "__table__", model)
+    connection = db.session.connection()
+    if not returning:
+        connection.execute(insert(table), rows)
+        return []
+    return list(connection.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
 
 
 def _second(when: datetime | None):

@@ -50,6 +50,8 @@ __all__ = [
     "autop",
     "convert_post_content",
     "strip_block_comments",
+    "texturize",
+    "texturize_text",
 ]
 
 
@@ -302,6 +304,307 @@ def _fill_tokens(text: str, pieces: list[str]) -> str:
     return _TOKEN.sub(lambda m: _fill_tokens(pieces[int(m.group(1) or m.group(2))], pieces), text)
 
 
+# --- texturize -----------------------------------------------------------------------------
+
+# Typographic characters wptexturize produces (WordPress writes them as numeric entities).
+_LDQUO, _RDQUO, _LSQUO, _RSQUO = "\u201c", "\u201d", "\u2018", "\u2019"
+_PRIME, _DOUBLE_PRIME = "\u2032", "\u2033"
+_EN_DASH, _EM_DASH, _ELLIPSIS, _TIMES, _TRADE_MARK = "\u2013", "\u2014", "\u2026", "\u00d7", "\u2122"
+
+# What counts as a space next to a quote or a dash: WordPress's list, not Unicode's.
+_TX_SPACES = frozenset(" \t\r\n\xa0")
+# A quote right after one of these (or at the start of the text) opens; a single quote also
+# opens after a double one.
+_OPENS_DOUBLE_AFTER = _TX_SPACES | frozenset("([{-")
+_OPENS_SINGLE_AFTER = _OPENS_DOUBLE_AFTER | {'"'}
+# A quote right before one of these (or at the end) may close.
+_CLOSES_BEFORE = _TX_SPACES | frozenset(".,:;!?)}]-")
+# A single quote between a non-space and anything but these is an apostrophe (it's, O'Neil).
+_NOT_APOSTROPHE_BEFORE = _TX_SPACES | frozenset("([{\"-")
+# Words that start with an apostrophe, not with an opening quote (lower case only).
+_ELIDED_WORDS = ("tain't", "twere", "twas", "tis", "twill", "til", "bout", "nuff", "round", "cause", "em")
+
+# Everything wptexturize changes, or must see, in a piece of text: the elided words, dash runs,
+# "...", `` and '' pairs, quotes, " (tm)", "1x2", and quotes already written as entities. ASCII
+# flag: the digits, word characters and boundaries are those of WordPress (a PHP regex on bytes).
+_TX_TOKEN = re.compile(
+    r"'(?:" + "|".join(w.replace("'", "'") for w in _ELIDED_WORDS) + r")"
+    r"|---?|-|\.\.\.|``|''|['\"]|(?<= )\(tm\)"
+    r"|\b(?:0[\d.,]+|[1-9][\d.,]*)x\d[\d.,]*\b"
+    r"|&\#82(?:17|21);",
+    re.ASCII,
+)
+_TX_TIMES = re.compile(r"\dx\d", re.ASCII)
+_TX_QUOTED_NUMBER = re.compile(r"\d[\d.,]*")
+_TX_DECADE = re.compile(r"\d\d(?![%\d]|[.,]\d)", re.ASCII)
+_TX_STATIC = {"---": _EM_DASH, "...": _ELLIPSIS, "``": _LDQUO, "''": _RDQUO, "(tm)": _TRADE_MARK}
+
+# Where texturize must not look: comments, tags (quoted attribute values may hold ">"),
+# <script> and <style> elements whole, our tokens, and shortcode tags.
+_TX_MARKUP = re.compile(
+    r"""
+      <!--.*?(?:-->|\Z)
+    | <(?P<raw>script|style)\b(?:[^>="']|=\s*(?:"[^"]*"|'[^']*')|[="'])*>.*?(?:</(?P=raw)\s*>|\Z)
+    | <(?:(?P<end>/)?(?P<tag>[A-Za-z][^\s/>"'=]*)|[!?/])(?:[^>="']|=\s*(?:"[^"]*"|'[^']*')|[="'])*(?:>|\Z)
+    | \x01\d+\x02 | \x03\d+\x04
+    | \[(?:(?P<sc_escaped>\[)|(?P<sc_end>/))?(?P<sc_name>[A-Za-z][A-Za-z0-9_-]*)(?=[\s/\]])
+        (?P<sc_attrs>(?:[^\[\]<>]|<[^\[\]>]*>)*)\]\]?
+    """,
+    re.X | re.S | re.I,
+)
+_TX_NOT_IN_PLUGIN_SHORTCODE = re.compile(r"[<>\n]")
+# Elements and shortcodes whose text stays as written (WordPress's lists, plus [sourcecode]).
+_NO_TEXTURIZE_TAGS = frozenset({"pre", "code", "kbd", "tt"})
+_NO_TEXTURIZE_SHORTCODES = frozenset({"code", "sourcecode"})
+
+
+def texturize(html_text: str) -> str:
+    """Curly quotes, dashes, ellipses and the like in the text of ``html_text``, as WordPress 6.1's
+    ``wptexturize`` puts them there, written as characters (“ ” ‘ ’ ′ ″ – — … × ™), not entities.
+
+    Tags, attribute values, comments, shortcode tags (core ones and those we count as plugin
+    shortcodes, see the module docstring) and the text inside ``<pre>``, ``<code>``, ``<kbd>``,
+    ``<tt>``, ``<script>``, ``<style>`` and ``[code]`` stay exactly as written; so do entities.
+    Like WordPress, each run of text between two tags is texturized on its own: a quote at the
+    start of one opens (``<b>it</b>'s`` gives ‘s, as it did in WordPress).
+
+    The rules (learnt by comparing with WordPress, not taken from its code):
+
+    - ``---`` is an em dash; ``--`` is an em dash with a space (or the text's edge) on both
+      sides, else an en dash (but ``xn--`` stays); ``-`` with spaces on both sides is an en dash.
+      ``...`` is an ellipsis, `````` ``...'' `````` are double quotes, `` (tm)`` after a space is ™,
+      ``1x2``, ``10x20``, ``1.5x2`` get a multiplication sign (not ``0x1A``, ``1x2x3``, ``a1x2``).
+    - A double quote opens at the start, after a space, ``(``, ``[``, ``{``, ``-`` or ``&lt;``,
+      unless a space follows it; a single quote opens there too and after a double quote.
+      Quoted numbers (``"42"``, ``'6'``) are quoted, not primes.
+    - An apostrophe: ``'tis``, ``'twas``, ``'cause``, ``'em`` and a few more elided words;
+      ``'90s``, ``'99`` (two digits, not a percentage or decimal); a quote between a non-space
+      and a letter or digit (``it's``, ``O'Neil``, ``5'10``).
+    - After a digit, ``'`` and ``"`` are primes (``12'``, ``6"``), except for the one that closes
+      an open quote: in a stretch opened by a quote and holding no other closing quote, the last
+      digit-quote before a space or punctuation closes it (``"a 6" board"`` vs ``"a 6"``).
+    - Any other double quote closes; any other single quote closes before a space, punctuation
+      or the end, and stays straight elsewhere (``a'(b``), as it does in WordPress.
+
+    Deliberate differences from WordPress: a lone ``&`` stays ``&`` (WordPress writes ``&#038;``);
+    no-texturize tags are found in any letter case (WordPress skips ``<pre>`` but texturizes
+    ``<PRE>``); a quoted attribute value may hold ``>``; a ``<`` that starts no tag (``a < b``,
+    ``<3``) is text, where WordPress leaves everything up to the next ``>`` untouched;
+    ``<script>``/``<style>`` end only at their closing tag; the text of shortcodes we count as a
+    plugin's is not texturized (WordPress did not touch it while the plugin was active; without
+    the plugin it would curl the quotes of ``[contact-form-7 id="1"]``); ``[sourcecode]`` is a
+    no-texturize shortcode like ``[code]``; typographic characters already in the text
+    (“ ” ’) do not take part in pairing quotes (WordPress counts only their entities, as we do).
+    """
+    if not html_text:
+        return html_text
+    out: list[str] = []
+    tag_stack: list[str] = []  # open no-texturize elements
+    shortcode_stack: list[str] = []  # open no-texturize shortcodes
+    text_start = pos = 0
+    while True:
+        m = _TX_MARKUP.search(html_text, pos)
+        if m is None:
+            break
+        name = m.group("sc_name")
+        if name is not None:
+            attrs = m.group("sc_attrs")
+            self_closing = attrs.endswith("/")
+            # Core shortcodes may hold tags in their attributes, as in WordPress; a plugin's we
+            # only take on one line and without tags (prose in brackets can be long).
+            if not (name in _CORE_SHORTCODES or (
+                    not _TX_NOT_IN_PLUGIN_SHORTCODE.search(attrs)
+                    and (m.group("sc_end") or _ShortcodeRenderer._looks_like_plugin_shortcode(
+                        name, attrs, self_closing, html_text, m.end())))):
+                pos = m.start() + 1  # prose in brackets: text like the rest
+                continue
+        text = html_text[text_start:m.start()]
+        out.append(text if tag_stack or shortcode_stack else _texturize_text(text))
+        markup = m.group()
+        out.append(markup)
+        text_start = pos = m.end()
+        if name is not None:
+            if name.lower() in _NO_TEXTURIZE_SHORTCODES and not m.group("sc_escaped"):
+                _push_or_pop(shortcode_stack, name.lower(), bool(m.group("sc_end")), self_closing)
+        elif m.group("tag") and m.group("tag").lower() in _NO_TEXTURIZE_TAGS:
+            _push_or_pop(tag_stack, m.group("tag").lower(), bool(m.group("end")), markup.endswith("/>"))
+    text = html_text[text_start:]
+    out.append(text if tag_stack or shortcode_stack else _texturize_text(text))
+    return "".join(out)
+
+
+def _push_or_pop(stack: list[str], name: str, closing: bool, self_closing: bool) -> None:
+    """An opening no-texturize tag is pushed; a closing one pops only its own opening."""
+    if closing:
+        if stack and stack[-1] == name:
+            stack.pop()
+    elif not self_closing:
+        stack.append(name)
+
+
+def texturize_text(text: str) -> str:
+    """``texturize`` for plain text (a post or comment title, a category name): nothing in it is
+    markup, ``<`` and ``>`` count where ``&lt;`` and ``&gt;`` do in HTML, and ``&`` is a character."""
+    if not text:
+        return text
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    result = _texturize_text(escaped)
+    if result == escaped:
+        return text
+    return result.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _is_space_before(text: str, i: int) -> bool:
+    return i == 0 or text[i - 1] in _TX_SPACES or text.endswith("&nbsp;", 0, i)
+
+
+def _is_space_at(text: str, i: int) -> bool:
+    return i >= len(text) or text[i] in _TX_SPACES or text.startswith("&nbsp;", i)
+
+
+def _opens_after(text: str, i: int, chars: frozenset[str]) -> bool:
+    """Whether a quote at ``i`` follows the start, a space or an opening character."""
+    if i == 0 or text[i - 1] in chars:
+        return True
+    return text[i - 1] == ";" and (text.endswith("&nbsp;", 0, i) or text.endswith("&lt;", 0, i))
+
+
+def _closes_at(text: str, i: int) -> bool:
+    """Whether what comes at ``i`` lets a quote before it close: the end, a space, punctuation."""
+    if i >= len(text):
+        return True
+    if text[i] in _CLOSES_BEFORE:  # (an ellipsis is not punctuation here: WordPress sees "&#8230;")
+        return not text.startswith("...", i)
+    return text[i] == "&" and (text.startswith("&nbsp;", i) or text.startswith("&gt;", i))
+
+
+def _texturize_text(text: str) -> str:
+    """One run of text between tags, texturized."""
+    pieces: list[str] = []
+    # Per kind of quote, in order: ("open", -1), ("close", -1) or ("digit", index in pieces)
+    # for a quote after a digit that may close (or else is a prime).
+    events: dict[str, list[tuple[str, int]]] = {"'": [], '"': []}
+    decade_end = -1  # where the two digits after an apostrophe like '90 end
+    times: bool | None = None  # whether multiplication signs go in
+    pos = 0
+    length = len(text)
+    while True:
+        m = _TX_TOKEN.search(text, pos)
+        if m is None:
+            break
+        start = m.start()
+        token = m.group()
+        pieces.append(text[pos:start])
+        pos = m.end()
+        first = token[0]
+        if first == "'" and len(token) > 2:  # 'tis, 'twas ...
+            pieces.append(_RSQUO + token[1:].replace("'", _RSQUO))
+            # WordPress counts these apostrophes as closing quotes when it pairs quotes.
+            events["'"].append(("close", -1))
+        elif first == "-":
+            if token == "---":
+                pieces.append(_EM_DASH)
+            elif _is_space_before(text, start) and _is_space_at(text, pos):
+                pieces.append(_EM_DASH if token == "--" else _EN_DASH)
+            elif token == "--":
+                pieces.append("--" if text.endswith("xn", 0, start) else _EN_DASH)
+            else:
+                pieces.append("-")
+        elif token in _TX_STATIC:
+            pieces.append(_TX_STATIC[token])
+            if token == "''":  # (a `` opens, but does not start a stretch for pairing)
+                events['"'].append(("close", -1))
+        elif first == "&":  # a closing quote written as an entity counts when pairing
+            pieces.append(token)
+            events['"' if token == "&#8221;" else "'"].append(("close", -1))
+        elif first.isdigit():
+            # As in WordPress: "2,x3" has a multiplication sign only if a plain "2x3" is there too.
+            if times is None:
+                times = _TX_TIMES.search(text) is not None
+            if times:
+                x = token.index("x")
+                pieces.append(token[:x] + _TIMES + token[x + 1:])
+            else:
+                pieces.append(first)
+                pos = start + 1
+        else:
+            kind = token
+            kind_events = events[kind]
+            if kind == "'" and _TX_DECADE.match(text, pos):
+                pieces.append(_RSQUO)
+                decade_end = pos + 2
+            elif start == decade_end and _closes_at(text, pos):
+                # The quote right after '90 closes (WordPress: 5'10" is 5’10”, not 5’10″).
+                pieces.append(_RSQUO if kind == "'" else _RDQUO)
+                kind_events.append(("close", -1))
+            elif _opens_after(text, start, _OPENS_SINGLE_AFTER if kind == "'" else _OPENS_DOUBLE_AFTER) and (
+                kind == "'" or not _is_space_at(text, pos) or pos == length
+            ):
+                number = _TX_QUOTED_NUMBER.match(text, pos)
+                if (number and text.startswith(kind, number.end())
+                        and _is_space_before(text, start)
+                        and not (kind == "'" and text.startswith("''", number.end()))):
+                    opening, closing = (_LSQUO, _RSQUO) if kind == "'" else (_LDQUO, _RDQUO)
+                    pieces.append(opening + number.group() + closing)
+                    pos = number.end() + 1
+                    kind_events.append(("open", -1))
+                    kind_events.append(("close", -1))
+                else:
+                    pieces.append(_LSQUO if kind == "'" else _LDQUO)
+                    kind_events.append(("open", -1))
+            elif start and text[start - 1].isdigit() and text[start - 1].isascii() and _closes_at(text, pos):
+                # A quote that a full stop follows is the likelier to close (see below).
+                kind_events.append(("digit." if text.startswith(".", pos) else "digit", len(pieces)))
+                pieces.append(kind)  # decided below
+            elif start and text[start - 1].isdigit() and text[start - 1].isascii():
+                if kind == '"':
+                    pieces.append(_DOUBLE_PRIME)
+                elif pos < length and text[pos] not in _NOT_APOSTROPHE_BEFORE and not text.startswith("&lt;", pos):
+                    pieces.append(_RSQUO)  # an apostrophe: 1980's
+                else:
+                    pieces.append(_PRIME)
+            elif _closes_at(text, pos):
+                pieces.append(_RSQUO if kind == "'" else _RDQUO)
+                kind_events.append(("close", -1))
+            elif kind == '"':
+                pieces.append(_RDQUO)  # closes, but does not count as closing (a"b)
+            elif pos < length and text[pos] not in _NOT_APOSTROPHE_BEFORE and not text.startswith("&lt;", pos):
+                pieces.append(_RSQUO)  # an apostrophe
+            else:
+                pieces.append("'")
+    if not pieces:
+        return text
+    pieces.append(text[pos:])
+    for kind, kind_events in events.items():
+        if any(event[0] == "d" for event, _ in kind_events):
+            _primes_or_closing(pieces, kind, kind_events)
+    return "".join(pieces)
+
+
+def _primes_or_closing(pieces: list[str], kind: str, events: list[tuple[str, int]]) -> None:
+    """Decide the quotes after digits: primes, but for one in a stretch opened by a quote that
+    nothing else closes, which closes it: the last one before a full stop, else the last one
+    (WordPress: "a 2". 6 2" is “a 2”. 6 2″, "a 2" 6 2" is “a 2″ 6 2”)."""
+    prime, closing = (_PRIME, _RSQUO) if kind == "'" else (_DOUBLE_PRIME, _RDQUO)
+    opened = closed = False
+    digits: list[int] = []
+    before_stop = -1  # the last of them before a full stop
+    for event, index in [*events, ("open", -1)]:
+        if event[0] == "d":
+            digits.append(index)
+            if event == "digit.":
+                before_stop = index
+            continue
+        if event == "close":
+            closed = True
+            continue
+        for i in digits:
+            pieces[i] = prime
+        if digits and opened and not closed:
+            pieces[before_stop if before_stop != -1 else digits[-1]] = closing
+        opened, closed, digits, before_stop = True, False, [], -1
+
+
 # --- block editor --------------------------------------------------------------------------
 
 # <!-- wp:name {json} -->, <!-- /wp:name -->, <!-- wp:name /-->, names optionally namespaced.
@@ -390,11 +693,14 @@ def convert_post_content(
         renderer = _ShortcodeRenderer(attachments or {}, parent_id, classic=False)
         # A shortcode block is the one block WordPress runs wpautop on.
         text = _SHORTCODE_BLOCK.sub(lambda m: autop(m.group(1)), text)
-        text = _keep_blocks_out_of_paragraphs(renderer.replace(strip_block_comments(text)))
+        # WordPress texturizes what the blocks rendered, before it runs shortcodes.
+        text = _keep_blocks_out_of_paragraphs(texturize(renderer.replace(strip_block_comments(text))))
     else:
         renderer = _ShortcodeRenderer(attachments or {}, parent_id, classic=True)
-        # autop keeps block tokens out of paragraphs by itself: they are blocks to it.
-        text = _autop_with_tokens(renderer.replace(text), renderer.pieces)
+        # autop keeps block tokens out of paragraphs by itself: they are blocks to it. WordPress
+        # texturizes before wpautop, and before shortcodes (their output, a token here, is not
+        # texturized but for what was text between a shortcode's tags, see _caption).
+        text = _autop_with_tokens(texturize(renderer.replace(text)), renderer.pieces)
     return Converted(_fill_tokens(text, renderer.pieces).strip(), renderer.unknown)
 
 
@@ -586,6 +892,9 @@ class _ShortcodeRenderer:
 
     def _caption(self, attrs: dict[str, str], content: str) -> str:
         caption = attrs.get("caption")
+        # WordPress texturizes what is between [caption] and [/caption] (it is text to
+        # wptexturize), not the caption="..." attribute.
+        content = texturize(content)
         if caption is None:  # the newer form: the caption follows the (linked) image
             m = _CAPTIONED_IMAGE.match(content.strip())
             if m:
@@ -622,8 +931,8 @@ class _ShortcodeRenderer:
             image = f'<img src="{url}" alt="{_attribute_value(item.title)}">'
             if link_to_file:
                 image = f'<a href="{url}">{image}</a>'
-            if item.caption.strip():
-                image = f"<figure>{image}<figcaption>{item.caption.strip()}</figcaption></figure>"
+            if item.caption.strip():  # WordPress texturizes gallery captions itself
+                image = f"<figure>{image}<figcaption>{texturize(item.caption.strip())}</figcaption></figure>"
             parts.append(image)
         parts.append("</figure>")
         return "".join(parts)
