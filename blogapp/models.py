@@ -153,6 +153,8 @@ class Post(db.Model):
     body_format: Mapped[str] = mapped_column(String(16), default=BodyFormat.MARKDOWN.value,
                                              server_default=BodyFormat.MARKDOWN.value)
     body_html: Mapped[str] = mapped_column(Text, default="")
+    # A hand-written summary (WordPress's excerpt), plain text; empty: listings and feeds cut the body.
+    excerpt: Mapped[str] = mapped_column(Text, default="", server_default="")
     status: Mapped[str] = mapped_column(String(16), default=PostStatus.DRAFT.value)
     # For a published post, a time in the future means "scheduled".
     published_at: Mapped[datetime | None] = mapped_column(DateTime)

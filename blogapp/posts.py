@@ -66,6 +66,7 @@ def save_post(
     author=None,
     body_format: str | None = None,
     private: bool = False,
+    excerpt: str | None = None,
 ) -> Post:
     """Create (``post`` None) or update a post; the caller commits, then calls ``outbound.dispatch()``.
 
@@ -74,6 +75,7 @@ def save_post(
     post links to are planned for linkbacks (``blogapp.outbound``); ``send_linkbacks``
     None keeps the post's switch as it is. ``body_format`` None keeps the post's format
     (Markdown for a new post). ``private``: readable by admins only, never listed or pinged.
+    ``excerpt`` None keeps the post's hand-written summary.
     """
     title = " ".join((title or "").split())
     if not title:
@@ -91,6 +93,8 @@ def save_post(
         if body_format is not None or post.body_format is None:
             post.body_format = body_format or BodyFormat.MARKDOWN.value
         post.body = body or ""
+        if excerpt is not None:
+            post.excerpt = excerpt.strip()
         post.body_html = render_post(post.body, post.body_format)
         post.categories = [_get_or_create(Category, n) for n in categories]
         post.tags = [_get_or_create(Tag, n) for n in tags]

@@ -1469,3 +1469,17 @@ def test_term_names_whose_slugs_grow_are_saved(admin_client, data, field):
         slugs = s.scalars(select(model.slug).order_by(model.id)).all()
     assert len(slugs) == 2 and len(set(slugs)) == 2
     assert all(slug.startswith("ffiffi") and len(slug) <= model.slug.type.length for slug in slugs)
+
+
+def test_a_hand_written_excerpt_is_saved_and_shown_in_listings_and_the_feed(admin_client, data, client):
+    post_id, path = data.post("With a summary", body="The long body of the post, which listings would cut.")
+    form = browser_form(admin_client.get(f"/admin/posts/{post_id}/edit"), "form.post-editor")
+    form.update(excerpt="  A short summary, by hand.  ")
+    assert admin_client.post(f"/admin/posts/{post_id}/edit", data=form).status_code == 302
+    assert data.post_row(post_id)["excerpt"] == "A short summary, by hand."
+    edit_page = admin_client.get(f"/admin/posts/{post_id}/edit").get_data(as_text=True)
+    assert "A short summary, by hand.</textarea>" in edit_page
+    admin_client.post("/admin/logout", data={"csrf_token": csrf_token(admin_client, "/admin/")})
+    listing = client.get("/").get_data(as_text=True)
+    assert "A short summary, by hand." in listing and "which listings would cut" not in listing
+    assert "<summary>A short summary, by hand.</summary>" in client.get("/feed/").get_data(as_text=True)

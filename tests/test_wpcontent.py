@@ -3,7 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from blogapp.wxr.wpcontent import Attachment, Converted, autop, convert_post_content, strip_block_comments
+from blogapp.wxr.wpcontent import (
+    Attachment,
+    Converted,
+    autop,
+    convert_post_content,
+    strip_block_comments,
+    texturize,
+    texturize_text,
+)
 
 
 def html(content, attachments=None, parent_id=None) -> str:
@@ -103,6 +111,150 @@ def test_comments_stay_where_they_were():
 
 def test_newlines_inside_a_multiline_comment_are_not_breaks():
     assert autop("<!-- one\ntwo -->\nText") == "<p><!-- one\ntwo --><br />\nText</p>\n"
+
+
+# --- texturize ------------------------------------------------------------------------------
+
+# Inputs and what WordPress 6.1.9's wptexturize returned for them (the Debian package, run as
+# is), with the entities WordPress wrote (&#8220; ...) as the characters they stand for.
+WORDPRESS_6_1_TEXTURIZE = [
+    ('He said, "It\'s 5 o\'clock -- time to go..."',
+     "He said, “It’s 5 o’clock — time to go…”"),
+    ("'Tis the season; 'twas the night, 'cause we're in the '90s.",
+     "‘Tis the season; ’twas the night, ’cause we’re in the ’90s."),
+    ('She\'s 5\'10" and the board is 6" wide; it\'s 12\' long.',
+     "She’s 5’10” and the board is 6″ wide; it’s 12′ long."),
+    ('"A 6" board," he said. "A 6" board"',
+     "“A 6″ board,” he said. “A 6″ board”"),
+    ('"The \'90s were \'rad\'," she said.',
+     "“The ’90s were ‘rad’,” she said."),
+    ("Rock 'n' roll (tm) - a 1920x1080 screen, 2x4s and 0x1A --- or not.",
+     "Rock ‘n’ roll ™ – a 1920×1080 screen, 2x4s and 0x1A — or not."),
+    ("Pages 10--20 at xn--bcher-kva.example; \"quoted,\" 'single,' and ``double''.",
+     "Pages 10–20 at xn--bcher-kva.example; “quoted,” ‘single,’ and “double”."),
+    ('<p>"Hello," <em>"world"</em> <a href="/x" title="it\'s &quot;x&quot;">link</a>\'s end</p>',
+     '<p>“Hello,” <em>“world”</em> <a href="/x" title="it\'s &quot;x&quot;">link</a>‘s end</p>'),
+    ('<b>it</b>\'s "<em>quoted</em>"',  # each run of text on its own, quirks included
+     "<b>it</b>‘s “<em>quoted</em>“"),
+    ('"42" and \'7\' and "1.5" are numbers; 6" and 7" are lengths.',
+     "“42” and ‘7’ and “1.5” are numbers; 6″ and 7″ are lengths."),
+    ('"a 2". 6 2" y', "“a 2”. 6 2″ y"),
+    ('x "a 1" b 2" c 3" d', "x “a 1″ b 2″ c 3” d"),
+    ("It was a'(b and a\"b and &amp; &#8220;you&#8221;.",
+     "It was a'(b and a”b and &amp; &#8220;you&#8221;."),
+    ('Space&nbsp;-&nbsp;dash and&nbsp;"quote" &lt;"tag"&gt;',
+     "Space&nbsp;–&nbsp;dash and&nbsp;“quote” &lt;“tag”&gt;"),
+    ('<pre>"raw" -- it\'s</pre> "after" <code>a--b</code> <kbd>"k"</kbd> <tt>"t"</tt>',
+     '<pre>"raw" -- it\'s</pre> “after” <code>a--b</code> <kbd>"k"</kbd> <tt>"t"</tt>'),
+    ('<style>a:after{content:"--"}</style><script>var s = "it\'s" -- 1;</script>"x"',
+     '<style>a:after{content:"--"}</style><script>var s = "it\'s" -- 1;</script>“x”'),
+    ('<!-- "comment" -- stays -->"x" -- y',
+     '<!-- "comment" -- stays -->“x” — y'),
+    ('[caption id="1" width="300" caption="it\'s"]<img src="a.jpg" alt="it\'s"> "Cap" -- it\'s[/caption]',
+     '[caption id="1" width="300" caption="it\'s"]<img src="a.jpg" alt="it\'s"> “Cap” — it’s[/caption]'),
+]
+
+
+@pytest.mark.parametrize("text, expected", WORDPRESS_6_1_TEXTURIZE)
+def test_texturize_matches_wordpress_6_1(text, expected):
+    assert texturize(text) == expected
+
+
+def test_no_texturize_elements_nest_and_end_only_at_their_own_closing_tag():
+    assert texturize('<code><code>"a"</code>"b"</code>"c"') == '<code><code>"a"</code>"b"</code>“c”'
+    assert texturize('<pre><code>"a"</pre>"b"</code>"c"') == '<pre><code>"a"</pre>"b"</code>"c"'
+    assert texturize('<pre class="x">"a" -- b\n\'c\'') == '<pre class="x">"a" -- b\n\'c\''  # never closed
+    assert texturize('<pre/>"a" </pre>"b"') == "<pre/>“a” </pre>“b”"  # self-closing opens nothing
+    # Deliberate differences: any letter case (WordPress texturizes inside <PRE>); a script ends
+    # at </script> (WordPress takes "<b && ...>" for a tag and texturizes nothing after it).
+    assert texturize('<PRE>"a"</PRE> <Code>it\'s</Code>') == '<PRE>"a"</PRE> <Code>it\'s</Code>'
+    assert texturize('<script>if (a<b && c) x = "--";</script> "d"') == (
+        '<script>if (a<b && c) x = "--";</script> “d”'
+    )
+
+
+def test_attribute_values_are_never_touched():
+    # (WordPress ends a tag at the first ">", even inside a quoted value: a deliberate difference.)
+    text = ("<a href='https://example.org/a--b' title=\"it's &quot;x&quot; -- 5'10\" data-x=\"a > b\">"
+            "'link'</a><img alt=\"don't...\" src=\"x.jpg\">")
+    assert texturize(text) == (
+        "<a href='https://example.org/a--b' title=\"it's &quot;x&quot; -- 5'10\" data-x=\"a > b\">"
+        "‘link’</a><img alt=\"don't...\" src=\"x.jpg\">"
+    )
+
+
+def test_shortcode_tags_are_left_alone_but_what_they_enclose_is_text():
+    # WordPress skips the tags of registered shortcodes; plugins' we keep as they were while the
+    # plugin was active (WordPress without the plugin curls their quotes), and [code] as if it
+    # were registered.
+    text = ("[su_button url='x' title=\"it's\"]\"Press\" it[/su_button] "
+            "[contact-form-7 id=\"1\" title=\"it's\"] [[gallery ids=\"1\"]] [gallery link='file']")
+    assert texturize(text) == (
+        "[su_button url='x' title=\"it's\"]“Press” it[/su_button] "
+        "[contact-form-7 id=\"1\" title=\"it's\"] [[gallery ids=\"1\"]] [gallery link='file']"
+    )
+    # Prose in brackets is text; [code] encloses text that stays as written.
+    assert texturize('[he said "no"] [sic] [code]"x" -- y[/code] "z"') == (
+        '[he said “no”] [sic] [code]"x" -- y[/code] “z”'
+    )
+
+
+def test_entities_stay_as_they_are_and_count_as_what_they_are():
+    text = 'AT&T\'s &amp; &copy; &#169; &#xA9; &hellip; a&nbsp;-- b "c"&nbsp;d &lt;\'e\'&gt;'
+    assert texturize(text) == "AT&T’s &amp; &copy; &#169; &#xA9; &hellip; a&nbsp;— b “c”&nbsp;d &lt;‘e’&gt;"
+
+
+def test_texturize_leaves_text_without_anything_to_do_alone():
+    assert texturize("") == ""
+    plain = "<p>Nothing to curl here, 42 of them.</p>\n<ul><li>x</li></ul>"
+    assert texturize(plain) == plain
+
+
+def test_texturize_text_reads_plain_text():
+    assert texturize_text("Bob's \"blog\" -- the '90s...") == "Bob’s “blog” — the ’90s…"
+    assert texturize_text('Why <"tags"> & such') == "Why <“tags”> & such"  # no markup in it
+    assert texturize_text("<em>it's</em>") == "<em>it’s</em>"
+    assert texturize_text("&nbsp;\"x\"") == "&nbsp;”x”"  # an entity is just characters here
+    assert texturize_text("") == ""
+
+
+def test_convert_post_content_texturizes_classic_and_block_content():
+    assert html("\"Hello\" -- it's\n\n<pre>\"x\" -- 'y'</pre>\n\n'Bye'...") == (
+        "<p>“Hello” — it’s</p>\n<pre>\"x\" -- 'y'</pre>\n<p>‘Bye’…</p>"
+    )
+    block = ('<!-- wp:paragraph -->\n<p>"Block" -- it\'s</p>\n<!-- /wp:paragraph -->\n'
+             '<!-- wp:code -->\n<pre class="wp-block-code"><code>"x" -- y</code></pre>\n<!-- /wp:code -->')
+    assert html(block) == '<p>“Block” — it’s</p>\n<pre class="wp-block-code"><code>"x" -- y</code></pre>'
+
+
+def test_caption_text_is_texturized_but_not_a_caption_attribute_as_in_wordpress():
+    # WordPress texturizes before it runs shortcodes: the text between [caption] and
+    # [/caption] is texturized, the caption="..." attribute is not.
+    assert html(f'[caption width="300"]{IMG} "Cap" -- it\'s[/caption]') == (
+        f"<figure>{IMG}<figcaption>“Cap” — it’s</figcaption></figure>"
+    )
+    assert html(f'[caption width="300" caption="it\'s &quot;x&quot; -- y"]{IMG}[/caption]') == (
+        f"<figure>{IMG}<figcaption>it's &quot;x&quot; -- y</figcaption></figure>"
+    )
+
+
+def test_gallery_captions_are_texturized_as_wordpress_does():
+    attachments = {7: Attachment(7, "https://example.org/a.jpg", "It's", "The \"best\" -- it's")}
+    assert html('[gallery ids="7"]', attachments) == (
+        '<figure class="gallery"><figure><img src="https://example.org/a.jpg" alt="It&#x27;s">'
+        "<figcaption>The “best” — it’s</figcaption></figure></figure>"
+    )
+
+
+def test_texturize_keeps_up_with_a_long_post():
+    import time
+
+    paragraph = ('"Well," she said -- it\'s 5\'10" -- "the \'90s were <em>\'rad\'</em>..." '
+                 '<a href="https://example.org/x" title="it\'s">link</a> 2x4, 12\' long. ')
+    post = "\n\n".join([paragraph * 2] * 12)  # about 7 KB, a quote every 10 characters
+    start = time.perf_counter()
+    texturize(post)
+    assert time.perf_counter() - start < 0.25  # takes about 1 ms
 
 
 # --- block editor ----------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def _build_rich_blog():
     db.session.flush()
     nested = save_post(None, title="Forms & <Paperwork>", body="A **Markdown** body with [a link](http://127.0.0.1:9/x).\n\nTwo paragraphs.",
                        categories=["Intake Forms"], tags=["forms"], publish=True, published_at=now - timedelta(days=3),
-                       author=maya, pings_open=False)
+                       author=maya, pings_open=False, excerpt="Forms, in short: a <summary> & more.")
     save_post(None, title="Private notes", body="Only for me.", private=True, published_at=now - timedelta(days=2), author=maya)
     save_post(None, title="A draft", body="Not yet.", author=maya)
     save_post(None, title="Scheduled", body="Later.", publish=True, published_at=now + timedelta(days=7), author=maya,
@@ -98,7 +98,7 @@ def _snapshot() -> dict:
         comments = db.session.scalars(select(Comment).where(Comment.post_id == post.id)).all()
         key_of = {c.id: (c.author_name, _s(c.created_at)) for c in comments}
         posts[post.slug] = {
-            "title": post.title, "status": post.status, "published_at": _s(post.published_at),
+            "title": post.title, "status": post.status, "published_at": _s(post.published_at), "excerpt": post.excerpt,
             "body": post.body, "body_format": post.body_format, "body_html": post.body_html,
             "comments_open": post.comments_open, "pings_open": post.pings_open,
             "send_linkbacks": post.send_linkbacks, "author": users.get(post.author_id),
@@ -498,3 +498,11 @@ def test_a_category_archive_holds_its_subcategories_posts(app, ctx, client, admi
 
     assert listed("/category/parent/") == {"Title 1", "Title 2"}
     assert listed("/category/child/") == {"Title 2"}
+
+
+def test_a_hand_written_excerpt_comes_over(app, ctx, client, admin_user):
+    _import(_wxr(_item(1, "summarised", content="A long body that would be cut.",
+                       extra="<excerpt:encoded><![CDATA[A <em>short</em> summary &amp; more.]]></excerpt:encoded>")))
+    post = db.session.scalar(select(Post).where(Post.slug == "summarised"))
+    assert post.excerpt == "A short summary & more."
+    assert "A short summary &amp; more." in client.get("/").get_data(as_text=True)

@@ -46,6 +46,8 @@ class PostForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired("A post needs a title."), Length(max=300)])
     slug = StringField("Slug", description="The last part of the address. Leave empty to make one from the title.", validators=[Optional(), Length(max=180)])
     body = TextAreaField("Body (Markdown)", validators=[Length(max=500_000)])
+    excerpt = TextAreaField("Excerpt", description="A short summary for listings and feeds. Leave empty to use the "
+                            "beginning of the post.", validators=[Optional(), Length(max=5_000)])
     categories = StringField(
         "Categories",
         description="Comma-separated, e.g. Client Care, Self Care / Therapists",

@@ -290,6 +290,7 @@ def edit_post(post_id: int | None = None):
         form.title.data = post.title
         form.slug.data = post.slug
         form.body.data = post.body
+        form.excerpt.data = post.excerpt
         form.categories.data = ", ".join(c.name for c in post.categories)
         form.tags.data = ", ".join(t.name for t in post.tags)
         form.status.data = post.status
@@ -313,6 +314,7 @@ def edit_post(post_id: int | None = None):
             post,
             title=form.title.data,
             body=form.body.data,
+            excerpt=form.excerpt.data or "",
             slug=form.slug.data or "",
             categories=split_terms(form.categories.data),
             tags=split_terms(form.tags.data),

@@ -57,7 +57,7 @@ def posts_feed():
         entry.published(_utc(post.published_at))
         entry.updated(_utc(max(post.updated_at, post.published_at)))
         entry.author(name=post.author.name if post.author else settings["SITE_TITLE"])
-        entry.summary(html_to_text(post.body_html)[:300] or post.title)
+        entry.summary(post.excerpt or html_to_text(post.body_html)[:300] or post.title)
         entry.content(post.body_html, type="html")
         for cat in post.categories:
             entry.category(term=cat.name, label=cat.name)

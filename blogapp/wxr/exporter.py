@@ -210,7 +210,7 @@ class WxrExporter:
             f'\t\t<guid isPermaLink="false">{esc(self.site)}/?p={post.id}</guid>\n',
             "\t\t<description></description>\n",
             f"\t\t<content:encoded>{cdata(post.body_html if post.body_format == BodyFormat.MARKDOWN else post.body)}</content:encoded>\n",
-            f"\t\t<excerpt:encoded>{cdata('')}</excerpt:encoded>\n",
+            f"\t\t<excerpt:encoded>{cdata(html.escape(post.excerpt or '', quote=False))}</excerpt:encoded>\n",
             f"\t\t<wp:post_id>{post.id}</wp:post_id>\n",
             f"\t\t<wp:post_date>{cdata(_local(date))}</wp:post_date>\n",
             f"\t\t<wp:post_date_gmt>{cdata(_wp_date(post.published_at))}</wp:post_date_gmt>\n",

@@ -117,7 +117,6 @@ class ImportSummary:
     unknown_shortcodes: Counter = field(default_factory=Counter)
     orphans: int = 0  # replies whose parent was not in the file, made top-level
     password_protected: int = 0  # imported as private: we have no per-post passwords
-    excerpts_dropped: int = 0  # hand-written excerpts: posts here have none
     dry_run: bool = False
 
     @property
@@ -131,7 +130,6 @@ class ImportSummary:
             "skipped": sum(self.skipped.values()), "skipped_why": dict(self.skipped),
             "already_here": dict(self.already), "unknown_shortcodes": dict(self.unknown_shortcodes),
             "orphans_made_top_level": self.orphans, "password_protected_made_private": self.password_protected,
-            "excerpts_not_kept": self.excerpts_dropped,
             "dry_run": self.dry_run,
         }
 
@@ -161,8 +159,6 @@ class ImportSummary:
             text += f"; {n(self.orphans, 'reply')} whose parent was missing made top-level"
         if self.password_protected:
             text += f"; {n(self.password_protected, 'password-protected post')} made private"
-        if self.excerpts_dropped:
-            text += f"; {n(self.excerpts_dropped, 'hand-written excerpt')} not kept (posts here have none)"
         if self.unknown_shortcodes:
             names = ", ".join(f"[{name}]" for name in sorted(self.unknown_shortcodes))
             text += f"; {n(sum(self.unknown_shortcodes.values()), 'unknown shortcode')} left as text ({names})"
@@ -450,8 +446,6 @@ class WxrImporter:
         for pending, slug in zip(batch, slugs):
             item = pending.item
             body, body_format, body_html = self._body(item, "post")
-            if item.excerpt.strip():
-                self.summary.excerpts_dropped += 1
             published_at = self._published_at(item)
             created = item.post_date_gmt or item.pub_date or item.post_date or utcnow()
             if item.password:
@@ -471,6 +465,7 @@ class WxrImporter:
                 "created_at": created, "updated_at": item.modified_gmt or created,
                 "comments_open": item.comment_status != "closed", "pings_open": item.ping_status != "closed",
                 "send_linkbacks": send, "author_id": pending.author_id,
+                "excerpt": html_as_text(item.excerpt),
             })
         ids = _insert(Post, rows, returning=True)
         for pending, post_id, row in zip(batch, ids, rows):
@@ -780,7 +775,7 @@ class WxrImporter:
         content = c.content or ""
         if kind != CommentKind.COMMENT:
             # A linkback's excerpt is text here (WordPress keeps it as HTML, entities and all).
-            content, html = linkback_text(content), ""
+            content, html = html_as_text(content), ""
         elif META_COMMENT_SOURCE in c.meta:  # our own export: the typed text, and the HTML readers saw
             content, html = c.meta[META_COMMENT_SOURCE], sanitize_comment_html(content)
         else:
@@ -816,8 +811,9 @@ class WxrImporter:
 _TAG = re.compile(r"<[^>]*>")
 
 
-def linkback_text(value: str) -> str:
-    """A linkback's excerpt as text: tags dropped, entities decoded, paragraphs kept."""
+def html_as_text(value: str) -> str:
+    """WordPress's HTML of a linkback's or a post's excerpt as text: tags dropped, entities decoded,
+    paragraphs kept."""
     paragraphs = re.split(r"\n\s*\n", _TAG.sub("", value or ""))
     return "\n\n".join(p for p in (" ".join(html_module.unescape(p).split()) for p in paragraphs) if p)
 

@@ -17,6 +17,10 @@ of that work that decides how an imported post reads:
   opened again after it.
 - Shortcodes of plugins are left as text, exactly as written, as WordPress itself shows a
   shortcode nobody has registered. Their names are reported in ``Converted.unknown_shortcodes``.
+- The text gets WordPress's typography (``texturize``, WordPress's wptexturize): curly quotes and
+  apostrophes, primes, en and em dashes, ellipses, ™ and ×, as characters. As in WordPress this
+  happens before shortcodes run: what a caption shortcode encloses is texturized, its
+  ``caption="..."`` attribute is not; gallery captions are (WordPress texturizes those itself).
 
 Which bracketed text counts as an unknown shortcode: WordPress only treats registered names as
 shortcodes, so ``[sic]`` or ``[1]`` in prose was never one. We cannot know what was registered,
@@ -33,8 +37,15 @@ alone (WordPress runs them); a caption or gallery in the middle of a paragraph s
 (WordPress nests the figure in the ``<p>``); block tags are recognised in any letter case
 (WordPress's wpautop only knows lower-case ones); where WordPress's wpautop leaves a stray
 ``</p>`` in tag soup, we leave none. Attachments are never downloaded; their URLs stay as
-they are. Typographic filters (wptexturize's curly quotes, smilies) are not applied. The
-result is not sanitised: it is meant to go through ``blogapp.text`` next.
+they are; the link text of an embed, audio or video URL is the URL, untexturized (WordPress
+curled a "--" in one). Smilies are not turned into images. The result is not sanitised: it is
+meant to go through ``blogapp.text`` next.
+
+WordPress texturizes, when it shows them, post titles, contents and excerpts, comment texts,
+category and tag names and descriptions, the site's name and description, and menu item
+titles; not the names of comment authors (the comment list prints them as stored) nor the
+``alt`` or ``title`` attributes. ``texturize_text`` is for the plain-text ones (a title),
+``texturize`` for HTML (a comment's text, which WordPress texturizes before its wpautop).
 """
 from __future__ import annotations
 
@@ -325,16 +336,20 @@ _NOT_APOSTROPHE_BEFORE = _TX_SPACES | frozenset("([{\"-")
 _ELIDED_WORDS = ("tain't", "twere", "twas", "tis", "twill", "til", "bout", "nuff", "round", "cause", "em")
 
 # Everything wptexturize changes, or must see, in a piece of text: the elided words, dash runs,
-# "...", `` and '' pairs, quotes, " (tm)", "1x2", and quotes already written as entities. ASCII
-# flag: the digits, word characters and boundaries are those of WordPress (a PHP regex on bytes).
+# a hyphen that may stand between spaces, "...", `` and '' pairs, quotes but for apostrophes
+# between two letters (_IN_WORD_APOSTROPHE does those), " (tm)", and closing quotes already
+# written as entities. (The lookahead lets the search skip quickly over most characters.)
 _TX_TOKEN = re.compile(
-    r"'(?:" + "|".join(w.replace("'", "'") for w in _ELIDED_WORDS) + r")"
-    r"|---?|-|\.\.\.|``|''|['\"]|(?<= )\(tm\)"
-    r"|\b(?:0[\d.,]+|[1-9][\d.,]*)x\d[\d.,]*\b"
-    r"|&\#82(?:17|21);",
-    re.ASCII,
+    r"(?=[-'\"`.(&])(?:'(?:" + "|".join(_ELIDED_WORDS) + r")"
+    r"|---?|(?<![^ \t\r\n\xa0;])-(?![^ \t\r\n\xa0&])|\.\.\.|``|''"
+    r"|(?<![A-Za-z])'|'(?![A-Za-z])|\"|(?<= )\(tm\)|&\#82(?:17|21);)"
 )
-_TX_TIMES = re.compile(r"\dx\d", re.ASCII)
+_IN_WORD_APOSTROPHE = re.compile(r"'(?<=[A-Za-z]')(?=[A-Za-z])")  # (a literal first is fast)
+# 1x2, 10x20, 1.5x2 (not 0x1A, 1x2x3, a1x2); "2,x3" too, but only where a plain "2x3" is. ASCII:
+# the digits and word boundaries are those of WordPress (a PHP regex on bytes).
+_TX_TIMES = re.compile(r"x(?<=\dx)(?=\d)", re.ASCII)
+_TX_MULTIPLICATION = re.compile(r"\b(0[\d.,]+|[1-9][\d.,]*)x(\d[\d.,]*)\b", re.ASCII)
+_TIMES_SIGN = r"\1" + _TIMES + r"\2"
 _TX_QUOTED_NUMBER = re.compile(r"\d[\d.,]*")
 _TX_DECADE = re.compile(r"\d\d(?![%\d]|[.,]\d)", re.ASCII)
 _TX_STATIC = {"---": _EM_DASH, "...": _ELLIPSIS, "``": _LDQUO, "''": _RDQUO, "(tm)": _TRADE_MARK}
@@ -343,13 +358,15 @@ _TX_STATIC = {"---": _EM_DASH, "...": _ELLIPSIS, "``": _LDQUO, "''": _RDQUO, "(t
 # <script> and <style> elements whole, our tokens, and shortcode tags.
 _TX_MARKUP = re.compile(
     r"""
+    (?=[<\[\x01\x03])
+    (?:
       <!--.*?(?:-->|\Z)
     | <(?P<raw>script|style)\b(?:[^>="']|=\s*(?:"[^"]*"|'[^']*')|[="'])*>.*?(?:</(?P=raw)\s*>|\Z)
     | <(?:(?P<end>/)?(?P<tag>[A-Za-z][^\s/>"'=]*)|[!?/])(?:[^>="']|=\s*(?:"[^"]*"|'[^']*')|[="'])*(?:>|\Z)
     | \x01\d+\x02 | \x03\d+\x04
     | \[(?:(?P<sc_escaped>\[)|(?P<sc_end>/))?(?P<sc_name>[A-Za-z][A-Za-z0-9_-]*)(?=[\s/\]])
         (?P<sc_attrs>(?:[^\[\]<>]|<[^\[\]>]*>)*)\]\]?
-    """,
+    )""",
     re.X | re.S | re.I,
 )
 _TX_NOT_IN_PLUGIN_SHORTCODE = re.compile(r"[<>\n]")
@@ -368,33 +385,38 @@ def texturize(html_text: str) -> str:
     Like WordPress, each run of text between two tags is texturized on its own: a quote at the
     start of one opens (``<b>it</b>'s`` gives ‘s, as it did in WordPress).
 
-    The rules (learnt by comparing with WordPress, not taken from its code):
+    The rules (learnt by running WordPress on many inputs, not taken from its code):
 
     - ``---`` is an em dash; ``--`` is an em dash with a space (or the text's edge) on both
       sides, else an en dash (but ``xn--`` stays); ``-`` with spaces on both sides is an en dash.
-      ``...`` is an ellipsis, `````` ``...'' `````` are double quotes, `` (tm)`` after a space is ™,
-      ``1x2``, ``10x20``, ``1.5x2`` get a multiplication sign (not ``0x1A``, ``1x2x3``, ``a1x2``).
-    - A double quote opens at the start, after a space, ``(``, ``[``, ``{``, ``-`` or ``&lt;``,
-      unless a space follows it; a single quote opens there too and after a double quote.
-      Quoted numbers (``"42"``, ``'6'``) are quoted, not primes.
-    - An apostrophe: ``'tis``, ``'twas``, ``'cause``, ``'em`` and a few more elided words;
-      ``'90s``, ``'99`` (two digits, not a percentage or decimal); a quote between a non-space
-      and a letter or digit (``it's``, ``O'Neil``, ``5'10``).
-    - After a digit, ``'`` and ``"`` are primes (``12'``, ``6"``), except for the one that closes
-      an open quote: in a stretch opened by a quote and holding no other closing quote, the last
-      digit-quote before a space or punctuation closes it (``"a 6" board"`` vs ``"a 6"``).
+      ``...`` is an ellipsis, `````` ``...'' `````` are double quotes, ``(tm)`` after a space is ™.
+      ``1x2``, ``10x20``, ``1.5x2`` get a multiplication sign (not ``0x1A``, ``1x2x3``, ``a1x2``;
+      ``2,x3`` only in a text that has a plain ``2x3`` too).
+    - A double quote opens at the start, after a space (``&nbsp;`` counts), ``(``, ``[``, ``{``,
+      ``-`` or ``&lt;``, unless a space follows it; a single quote opens there and after a double
+      quote. A number quoted after a space (``"42"``, ``'6'``) is quoted, not primed.
+    - An apostrophe: ``'tis``, ``'twas``, ``'cause``, ``'em`` and a few more elided words (lower
+      case); ``'90s``, ``'99`` (two digits, not a percentage or decimal); a quote after a
+      non-space and before anything but a space, punctuation, ``([{"-`` (``it's``, ``5'10``).
+    - After a digit, a quote before a space, punctuation or the end is a prime (``12'``, ``6"``),
+      unless it closes a quote: in a stretch from an opening quote to the next, with no other
+      closing quote that a space or punctuation follows, the last such digit-quote before a full
+      stop closes, else the last one (``"a 6"`` is “a 6”, ``"a 6" board"`` is “a 6″ board”). After
+      a decade (``5'10"``) it closes. Before other characters it is a prime (``6"x``), or for
+      ``'``, before a letter, an apostrophe. Closing quotes written as entities (``&#8221;``,
+      ``&#8217;``) count for this; the characters (” ’) do not, as in WordPress.
     - Any other double quote closes; any other single quote closes before a space, punctuation
-      or the end, and stays straight elsewhere (``a'(b``), as it does in WordPress.
+      or the end, and stays straight before ``(``, ``[``, ``{`` and ``"`` (``a'(b``).
 
     Deliberate differences from WordPress: a lone ``&`` stays ``&`` (WordPress writes ``&#038;``);
     no-texturize tags are found in any letter case (WordPress skips ``<pre>`` but texturizes
     ``<PRE>``); a quoted attribute value may hold ``>``; a ``<`` that starts no tag (``a < b``,
     ``<3``) is text, where WordPress leaves everything up to the next ``>`` untouched;
-    ``<script>``/``<style>`` end only at their closing tag; the text of shortcodes we count as a
-    plugin's is not texturized (WordPress did not touch it while the plugin was active; without
-    the plugin it would curl the quotes of ``[contact-form-7 id="1"]``); ``[sourcecode]`` is a
-    no-texturize shortcode like ``[code]``; typographic characters already in the text
-    (“ ” ’) do not take part in pairing quotes (WordPress counts only their entities, as we do).
+    ``<script>``/``<style>`` end only at their closing tag; shortcodes are the core ones and
+    those we count as a plugin's, and their tags are not texturized (WordPress did not touch
+    them while the plugin was active; without it, WordPress curls the quotes of
+    ``[contact-form-7 id="1"]``); ``[code]`` and ``[sourcecode]`` (plugins' code shortcodes)
+    enclose text that is not texturized, as WordPress's ``[code]`` when registered.
     """
     if not html_text:
         return html_text
@@ -419,7 +441,7 @@ def texturize(html_text: str) -> str:
                 pos = m.start() + 1  # prose in brackets: text like the rest
                 continue
         text = html_text[text_start:m.start()]
-        out.append(text if tag_stack or shortcode_stack else _texturize_text(text))
+        out.append(text if not text or tag_stack or shortcode_stack else _texturize_text(text))
         markup = m.group()
         out.append(markup)
         text_start = pos = m.end()
@@ -480,28 +502,33 @@ def _closes_at(text: str, i: int) -> bool:
 
 def _texturize_text(text: str) -> str:
     """One run of text between tags, texturized."""
+    m = _TX_TOKEN.search(text)
+    if m is not None:
+        text = _texturize_tokens(text, m)
+    if "'" in text:
+        text = _IN_WORD_APOSTROPHE.sub(_RSQUO, text)
+    if "x" in text and _TX_TIMES.search(text):
+        text = _TX_MULTIPLICATION.sub(_TIMES_SIGN, text)
+    return text
+
+
+def _texturize_tokens(text: str, m: re.Match) -> str:
+    """``text`` with what ``_TX_TOKEN`` finds in it (the first find is ``m``) replaced."""
     pieces: list[str] = []
     # Per kind of quote, in order: ("open", -1), ("close", -1) or ("digit", index in pieces)
     # for a quote after a digit that may close (or else is a prime).
     events: dict[str, list[tuple[str, int]]] = {"'": [], '"': []}
+    after_digit: set[str] = set()  # the kinds of quote that had "digit" events
     decade_end = -1  # where the two digits after an apostrophe like '90 end
-    times: bool | None = None  # whether multiplication signs go in
     pos = 0
     length = len(text)
-    while True:
-        m = _TX_TOKEN.search(text, pos)
-        if m is None:
-            break
+    while m is not None:
         start = m.start()
         token = m.group()
         pieces.append(text[pos:start])
         pos = m.end()
         first = token[0]
-        if first == "'" and len(token) > 2:  # 'tis, 'twas ...
-            pieces.append(_RSQUO + token[1:].replace("'", _RSQUO))
-            # WordPress counts these apostrophes as closing quotes when it pairs quotes.
-            events["'"].append(("close", -1))
-        elif first == "-":
+        if first == "-":
             if token == "---":
                 pieces.append(_EM_DASH)
             elif _is_space_before(text, start) and _is_space_at(text, pos):
@@ -510,26 +537,22 @@ def _texturize_text(text: str) -> str:
                 pieces.append("--" if text.endswith("xn", 0, start) else _EN_DASH)
             else:
                 pieces.append("-")
-        elif token in _TX_STATIC:
-            pieces.append(_TX_STATIC[token])
-            if token == "''":  # (a `` opens, but does not start a stretch for pairing)
-                events['"'].append(("close", -1))
-        elif first == "&":  # a closing quote written as an entity counts when pairing
-            pieces.append(token)
-            events['"' if token == "&#8221;" else "'"].append(("close", -1))
-        elif first.isdigit():
-            # As in WordPress: "2,x3" has a multiplication sign only if a plain "2x3" is there too.
-            if times is None:
-                times = _TX_TIMES.search(text) is not None
-            if times:
-                x = token.index("x")
-                pieces.append(token[:x] + _TIMES + token[x + 1:])
-            else:
-                pieces.append(first)
-                pos = start + 1
+        elif len(token) > 1:
+            if first == "'" and len(token) > 2:  # 'tis, 'twas ...
+                pieces.append(_RSQUO + token[1:].replace("'", _RSQUO))
+                # WordPress counts these apostrophes as closing quotes when it pairs quotes.
+                events["'"].append(("close", -1))
+            elif first == "&":  # a closing quote written as an entity counts when pairing
+                pieces.append(token)
+                events['"' if token == "&#8221;" else "'"].append(("close", -1))
+            else:  # ..., ``, '', (tm)
+                pieces.append(_TX_STATIC[token])
+                if token == "''":  # (a `` opens, but does not start a stretch for pairing)
+                    events['"'].append(("close", -1))
         else:
             kind = token
             kind_events = events[kind]
+            after_a_digit = start > 0 and "0" <= text[start - 1] <= "9"
             if kind == "'" and _TX_DECADE.match(text, pos):
                 pieces.append(_RSQUO)
                 decade_end = pos + 2
@@ -538,7 +561,7 @@ def _texturize_text(text: str) -> str:
                 pieces.append(_RSQUO if kind == "'" else _RDQUO)
                 kind_events.append(("close", -1))
             elif _opens_after(text, start, _OPENS_SINGLE_AFTER if kind == "'" else _OPENS_DOUBLE_AFTER) and (
-                kind == "'" or not _is_space_at(text, pos) or pos == length
+                kind == "'" or pos == length or not _is_space_at(text, pos)
             ):
                 number = _TX_QUOTED_NUMBER.match(text, pos)
                 if (number and text.startswith(kind, number.end())
@@ -552,15 +575,16 @@ def _texturize_text(text: str) -> str:
                 else:
                     pieces.append(_LSQUO if kind == "'" else _LDQUO)
                     kind_events.append(("open", -1))
-            elif start and text[start - 1].isdigit() and text[start - 1].isascii() and _closes_at(text, pos):
+            elif after_a_digit and _closes_at(text, pos):
                 # A quote that a full stop follows is the likelier to close (see below).
                 kind_events.append(("digit." if text.startswith(".", pos) else "digit", len(pieces)))
+                after_digit.add(kind)
                 pieces.append(kind)  # decided below
-            elif start and text[start - 1].isdigit() and text[start - 1].isascii():
+            elif after_a_digit:
                 if kind == '"':
                     pieces.append(_DOUBLE_PRIME)
-                elif pos < length and text[pos] not in _NOT_APOSTROPHE_BEFORE and not text.startswith("&lt;", pos):
-                    pieces.append(_RSQUO)  # an apostrophe: 1980's
+                elif _apostrophe_before(text, pos):
+                    pieces.append(_RSQUO)  # 1980's
                 else:
                     pieces.append(_PRIME)
             elif _closes_at(text, pos):
@@ -568,17 +592,20 @@ def _texturize_text(text: str) -> str:
                 kind_events.append(("close", -1))
             elif kind == '"':
                 pieces.append(_RDQUO)  # closes, but does not count as closing (a"b)
-            elif pos < length and text[pos] not in _NOT_APOSTROPHE_BEFORE and not text.startswith("&lt;", pos):
-                pieces.append(_RSQUO)  # an apostrophe
+            elif _apostrophe_before(text, pos):
+                pieces.append(_RSQUO)  # it's, O'Neil
             else:
-                pieces.append("'")
-    if not pieces:
-        return text
+                pieces.append("'")  # a'(b: WordPress leaves it straight
+        m = _TX_TOKEN.search(text, pos)
     pieces.append(text[pos:])
-    for kind, kind_events in events.items():
-        if any(event[0] == "d" for event, _ in kind_events):
-            _primes_or_closing(pieces, kind, kind_events)
+    for kind in after_digit:
+        _primes_or_closing(pieces, kind, events[kind])
     return "".join(pieces)
+
+
+def _apostrophe_before(text: str, i: int) -> bool:
+    """Whether a single quote before ``i`` (after a non-space) is an apostrophe."""
+    return i < len(text) and text[i] not in _NOT_APOSTROPHE_BEFORE and not text.startswith("&lt;", i)
 
 
 def _primes_or_closing(pieces: list[str], kind: str, events: list[tuple[str, int]]) -> None:
