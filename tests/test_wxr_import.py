@@ -506,3 +506,17 @@ def test_a_hand_written_excerpt_comes_over(app, ctx, client, admin_user):
     post = db.session.scalar(select(Post).where(Post.slug == "summarised"))
     assert post.excerpt == "A short summary & more."
     assert "A short summary &amp; more." in client.get("/").get_data(as_text=True)
+
+
+def test_titles_and_comments_read_with_wordpress_typography(app, ctx, client, admin_user):
+    comment = ("<wp:comment><wp:comment_id>21</wp:comment_id><wp:comment_author><![CDATA[Bob's \"blog\"]]></wp:comment_author>"
+               "<wp:comment_date_gmt>2015-03-27 10:00:00</wp:comment_date_gmt>"
+               "<wp:comment_content><![CDATA[It's \"fine\".\n\nSecond paragraph.]]></wp:comment_content>"
+               "<wp:comment_approved>1</wp:comment_approved><wp:comment_type></wp:comment_type></wp:comment>")
+    item = _item(1, "typography", comments=comment).replace("<title>Title 1</title>", "<title>Tom's \"big\" day</title>")
+    _import(_wxr(item))
+    post = db.session.scalar(select(Post).where(Post.slug == "typography"))
+    assert post.title == "Tom\u2019s \u201cbig\u201d day"
+    saved = db.session.scalar(select(Comment).where(Comment.post_id == post.id))
+    assert saved.author_name == "Bob's \"blog\""  # WordPress shows names as written
+    assert saved.content_html.strip() == "<p>It\u2019s \u201cfine\u201d.</p>\n<p>Second paragraph.</p>"

@@ -459,13 +459,13 @@ class WxrImporter:
                 status = PostStatus.PUBLISHED  # publish, and future (a future date is "scheduled" here)
             send = item.meta.get(META_SEND_LINKBACKS, ["1"])[0] != "0"
             rows.append({
-                "title": plain_text(item.title)[:300] or "(no title)", "slug": slug, "body": body,
+                "title": _title(item), "slug": slug, "body": body,
                 "body_format": body_format, "body_html": body_html, "status": status.value,
                 "published_at": published_at if status != PostStatus.DRAFT else None,
                 "created_at": created, "updated_at": item.modified_gmt or created,
                 "comments_open": item.comment_status != "closed", "pings_open": item.ping_status != "closed",
                 "send_linkbacks": send, "author_id": pending.author_id,
-                "excerpt": html_as_text(item.excerpt),
+                "excerpt": html_as_text(item.excerpt) if _ours(item) else wpcontent.texturize_text(html_as_text(item.excerpt)),
             })
         ids = _insert(Post, rows, returning=True)
         for pending, post_id, row in zip(batch, ids, rows):
@@ -492,7 +492,7 @@ class WxrImporter:
             created = item.post_date_gmt or item.pub_date or item.post_date or utcnow()
             slug = unique_page_slug(item.slug or plain_text(item.title) or "page")
             row = {
-                "title": plain_text(item.title)[:300] or "(no title)", "slug": slug, "body": body,
+                "title": _title(item), "slug": slug, "body": body,
                 "body_format": body_format, "body_html": body_html, "status": status.value,
                 "menu_order": item.menu_order, "published_at": self._published_at(item),
                 "created_at": created, "updated_at": item.modified_gmt or created, "author_id": pending.author_id,
@@ -779,7 +779,8 @@ class WxrImporter:
         elif META_COMMENT_SOURCE in c.meta:  # our own export: the typed text, and the HTML readers saw
             content, html = c.meta[META_COMMENT_SOURCE], sanitize_comment_html(content)
         else:
-            html = sanitize_comment_html(wpcontent.autop(content))
+            # WordPress shows comment text with curly quotes and dashes, then paragraphs.
+            html = sanitize_comment_html(wpcontent.autop(wpcontent.texturize(content)))
         return {
             "post_id": post_id, "parent_id": None, "kind": kind.value, "status": status.value,
             "previous_status": previous, "author_name": plain_text(c.author)[:250],
@@ -809,6 +810,19 @@ class WxrImporter:
 
 
 _TAG = re.compile(r"<[^>]*>")
+
+
+def _ours(item: Item) -> bool:
+    """An item of our own export: its text is ours already, not WordPress's to render."""
+    return bool(item.meta.get(META_MARKDOWN) or item.meta.get(META_HTML))
+
+
+def _title(item: Item) -> str:
+    """The title as a reader saw it: WordPress shows titles with curly quotes and dashes."""
+    title = plain_text(item.title)
+    if not _ours(item):
+        title = wpcontent.texturize_text(title)
+    return title[:300] or "(no title)"
 
 
 def html_as_text(value: str) -> str:

@@ -37,8 +37,8 @@ alone (WordPress runs them); a caption or gallery in the middle of a paragraph s
 (WordPress nests the figure in the ``<p>``); block tags are recognised in any letter case
 (WordPress's wpautop only knows lower-case ones); where WordPress's wpautop leaves a stray
 ``</p>`` in tag soup, we leave none. Attachments are never downloaded; their URLs stay as
-they are; the link text of an embed, audio or video URL is the URL, untexturized (WordPress
-curled a "--" in one). Smilies are not turned into images. The result is not sanitised: it is
+they are; the link text of an embed, audio or video URL is the URL as written (WordPress made
+a dash of a "--" in it). Smilies are not turned into images. The result is not sanitised: it is
 meant to go through ``blogapp.text`` next.
 
 WordPress texturizes, when it shows them, post titles, contents and excerpts, comment texts,
@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 __all__ = [
@@ -350,25 +350,27 @@ _IN_WORD_APOSTROPHE = re.compile(r"'(?<=[A-Za-z]')(?=[A-Za-z])")  # (a literal f
 _TX_TIMES = re.compile(r"x(?<=\dx)(?=\d)", re.ASCII)
 _TX_MULTIPLICATION = re.compile(r"\b(0[\d.,]+|[1-9][\d.,]*)x(\d[\d.,]*)\b", re.ASCII)
 _TIMES_SIGN = r"\1" + _TIMES + r"\2"
-_TX_QUOTED_NUMBER = re.compile(r"\d[\d.,]*")
+_TX_QUOTED_NUMBER = re.compile(r"\d[\d.,]*", re.ASCII)
 _TX_DECADE = re.compile(r"\d\d(?![%\d]|[.,]\d)", re.ASCII)
-_TX_STATIC = {"---": _EM_DASH, "...": _ELLIPSIS, "``": _LDQUO, "''": _RDQUO, "(tm)": _TRADE_MARK}
+_TX_STATIC = {"...": _ELLIPSIS, "``": _LDQUO, "''": _RDQUO, "(tm)": _TRADE_MARK}
 
 # Where texturize must not look: comments, tags (quoted attribute values may hold ">"),
-# <script> and <style> elements whole, our tokens, and shortcode tags.
-_TX_MARKUP = re.compile(
+# <script> and <style> elements whole, shortcode tags, our tokens. Three patterns that start
+# with a plain character are searched much faster than one that starts with a choice.
+_TX_TAG = re.compile(
     r"""
-    (?=[<\[\x01\x03])
-    (?:
-      <!--.*?(?:-->|\Z)
-    | <(?P<raw>script|style)\b(?:[^>="']|=\s*(?:"[^"]*"|'[^']*')|[="'])*>.*?(?:</(?P=raw)\s*>|\Z)
-    | <(?:(?P<end>/)?(?P<tag>[A-Za-z][^\s/>"'=]*)|[!?/])(?:[^>="']|=\s*(?:"[^"]*"|'[^']*')|[="'])*(?:>|\Z)
-    | \x01\d+\x02 | \x03\d+\x04
-    | \[(?:(?P<sc_escaped>\[)|(?P<sc_end>/))?(?P<sc_name>[A-Za-z][A-Za-z0-9_-]*)(?=[\s/\]])
-        (?P<sc_attrs>(?:[^\[\]<>]|<[^\[\]>]*>)*)\]\]?
-    )""",
+    <(?: !--.*?(?:-->|\Z)
+       | (?P<raw>script|style)\b(?:[^>="']|=\s*(?:"[^"]*"|'[^']*')|[="'])*>.*?(?:</(?P=raw)\s*>|\Z)
+       | (?:(?P<end>/)?(?P<tag>[A-Za-z][^\s/>"'=]*)|[!?/])(?:[^>="']|=\s*(?:"[^"]*"|'[^']*')|[="'])*(?:>|\Z) )
+    """,
     re.X | re.S | re.I,
 )
+_TX_SHORTCODE_TAG = re.compile(
+    r"""\[(?:(?P<escaped>\[)|(?P<end>/))?(?P<name>[A-Za-z][A-Za-z0-9_-]*)(?=[\s/\]])
+        (?P<attrs>(?:[^\[\]<>]|<[^\[\]>]*>)*)\]\]?""",
+    re.X,
+)
+_TX_TOKEN_PLACE = re.compile(r"\x01\d+\x02|\x03\d+\x04", re.ASCII)
 _TX_NOT_IN_PLUGIN_SHORTCODE = re.compile(r"[<>\n]")
 # Elements and shortcodes whose text stays as written (WordPress's lists, plus [sourcecode]).
 _NO_TEXTURIZE_TAGS = frozenset({"pre", "code", "kbd", "tt"})
@@ -423,36 +425,68 @@ def texturize(html_text: str) -> str:
     out: list[str] = []
     tag_stack: list[str] = []  # open no-texturize elements
     shortcode_stack: list[str] = []  # open no-texturize shortcodes
-    text_start = pos = 0
-    while True:
-        m = _TX_MARKUP.search(html_text, pos)
-        if m is None:
-            break
-        name = m.group("sc_name")
-        if name is not None:
-            attrs = m.group("sc_attrs")
-            self_closing = attrs.endswith("/")
-            # Core shortcodes may hold tags in their attributes, as in WordPress; a plugin's we
-            # only take on one line and without tags (prose in brackets can be long).
-            if not (name in _CORE_SHORTCODES or (
-                    not _TX_NOT_IN_PLUGIN_SHORTCODE.search(attrs)
-                    and (m.group("sc_end") or _ShortcodeRenderer._looks_like_plugin_shortcode(
-                        name, attrs, self_closing, html_text, m.end())))):
-                pos = m.start() + 1  # prose in brackets: text like the rest
-                continue
+    text_start = 0
+    for m in _markup_to_skip(html_text):
         text = html_text[text_start:m.start()]
-        out.append(text if not text or tag_stack or shortcode_stack else _texturize_text(text))
+        if text:
+            out.append(text if tag_stack or shortcode_stack else _texturize_text(text))
         markup = m.group()
         out.append(markup)
-        text_start = pos = m.end()
-        if name is not None:
-            if name.lower() in _NO_TEXTURIZE_SHORTCODES and not m.group("sc_escaped"):
-                _push_or_pop(shortcode_stack, name.lower(), bool(m.group("sc_end")), self_closing)
-        elif m.group("tag") and m.group("tag").lower() in _NO_TEXTURIZE_TAGS:
-            _push_or_pop(tag_stack, m.group("tag").lower(), bool(m.group("end")), markup.endswith("/>"))
+        text_start = m.end()
+        if m.re is _TX_TAG:
+            tag = m.group("tag")
+            if tag and tag.lower() in _NO_TEXTURIZE_TAGS:
+                _push_or_pop(tag_stack, tag.lower(), bool(m.group("end")), markup.endswith("/>"))
+        elif m.re is _TX_SHORTCODE_TAG:
+            name = m.group("name").lower()
+            if name in _NO_TEXTURIZE_SHORTCODES and not m.group("escaped"):
+                _push_or_pop(shortcode_stack, name, bool(m.group("end")), m.group("attrs").endswith("/"))
     text = html_text[text_start:]
     out.append(text if tag_stack or shortcode_stack else _texturize_text(text))
     return "".join(out)
+
+
+def _markup_to_skip(html_text: str) -> Iterator[re.Match]:
+    """The tags, comments, shortcode tags and tokens of ``html_text``, left to right."""
+    has_brackets = "[" in html_text
+    if not has_brackets and "\x01" not in html_text and "\x03" not in html_text:
+        yield from _TX_TAG.finditer(html_text)  # the common case, and the fast one
+        return
+    patterns = [_TX_TAG, _TX_TOKEN_PLACE]
+    if has_brackets:
+        patterns.append(_TX_SHORTCODE_TAG)
+    found = [pattern.search(html_text) for pattern in patterns]  # the next match of each
+    pos = 0
+    while True:
+        for i, m in enumerate(found):
+            if m is not None and m.start() < pos:
+                found[i] = patterns[i].search(html_text, pos)
+        m = min((m for m in found if m is not None), key=_match_start, default=None)
+        if m is None:
+            return
+        if m.re is _TX_SHORTCODE_TAG and not _is_shortcode_tag(m, html_text):
+            pos = m.start() + 1  # prose in brackets: text like the rest
+            continue
+        yield m
+        pos = m.end()
+
+
+def _is_shortcode_tag(m: re.Match, html_text: str) -> bool:
+    """Whether a ``_TX_SHORTCODE_TAG`` match is a shortcode's tag: a core shortcode's (which may
+    hold tags in its attributes, as in WordPress) or one we count as a plugin's (on one line and
+    without tags: prose in brackets can be long)."""
+    name = m.group("name")
+    if name in _CORE_SHORTCODES:
+        return True
+    attrs = m.group("attrs")
+    if _TX_NOT_IN_PLUGIN_SHORTCODE.search(attrs):
+        return False
+    return bool(m.group("end")) or _ShortcodeRenderer._looks_like_plugin_shortcode(
+        name, attrs, attrs.endswith("/"), html_text, m.end())
+
+
+def _match_start(m: re.Match) -> int:
+    return m.start()
 
 
 def _push_or_pop(stack: list[str], name: str, closing: bool, self_closing: bool) -> None:
