@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 
 from .. import pagecache
 from ..extensions import db
@@ -210,11 +210,13 @@ class WxrImporter:
         self.unknown_authors: dict[str, str] = {}  # login -> display name
         self.terms: dict[tuple[str, str], Term] = {}
         self.term_ids: dict[tuple[str, str], int] = {}
+        self.terms_here: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
         self.terms_written = False
         self.attachments: dict[int, wpcontent.Attachment] = {}
         self.galleries: list[tuple[str, int, Item]] = []  # ("post"|"page", local id, item): converted at the end
         self.batch: list[_Pending] = []
         self.batch_comments = 0
+        self.rows_written = self.rows_at_analyze = 0
 
     # ------------------------------------------------------------------ the run
 
@@ -376,6 +378,7 @@ class WxrImporter:
             if pending.item.comments:
                 self.summary.skipped["comments on pages (pages here take no comments)"] += len(pending.item.comments)
         self._insert_comments(posts)
+        self._keep_statistics_fresh(len(batch) + sum(len(p.item.comments) for p in posts))
         pagecache.bump(db.session)
         if self.dry_run:
             # Each batch is written and rolled back: the counts are real, and the database is never
@@ -383,9 +386,22 @@ class WxrImporter:
             # A thread's replies are in its post's item, so no later batch needs these rows.
             db.session.rollback()
             self.term_ids.clear()
+            self.terms_here.clear()
             self.terms_written = False
         else:
             db.session.commit()
+
+    def _keep_statistics_fresh(self, rows: int) -> None:
+        """PostgreSQL plans by its statistics, which a bulk load outruns (autovacuum analyzes a table
+        a minute later): a table it thinks empty gets sequential scans, each costing more as the table
+        grows. Analyze the import's tables whenever they have doubled since the last time."""
+        if self.dry_run or db.session.get_bind().dialect.name != "postgresql":
+            return
+        self.rows_written += rows
+        if self.rows_written >= 2 * self.rows_at_analyze + 1000:
+            for table in ("imported_item", "comment", "post", "legacy_path", "outbound_link"):
+                db.session.execute(text(f"ANALYZE {table}"))
+            self.rows_at_analyze = self.rows_written
 
     def _find_existing(self, batch: list[_Pending], kind: str) -> None:
         """Mark what an earlier import brought (by the old site's id), or what is here already
@@ -557,13 +573,20 @@ class WxrImporter:
         key = (taxonomy, slug)
         if key in self.term_ids:
             return self.term_ids[key]
-        found = db.session.scalar(select(model.id).where(model.slug == slug))
-        if found is None:
-            found = db.session.scalar(select(model.id).where(func.lower(model.name) == name.lower()))
+        by_slug, by_name = self._terms_here(taxonomy, model)
+        found = by_slug.get(slug) or by_name.get(name.lower())
         if found is None:
             found = db.session.execute(insert(model).values(name=name, slug=slug).returning(model.id)).scalar_one()
+            by_slug[slug], by_name[name.lower()] = found, found
         self.term_ids[key] = found
         return found
+
+    def _terms_here(self, taxonomy: str, model) -> tuple[dict[str, int], dict[str, int]]:
+        """The blog's terms of one taxonomy by slug and by name (read once per batch: they are few)."""
+        if taxonomy not in self.terms_here:
+            rows = db.session.execute(select(model.id, model.slug, model.name)).all()
+            self.terms_here[taxonomy] = ({r.slug: r.id for r in rows}, {r.name.lower(): r.id for r in rows})
+        return self.terms_here[taxonomy]
 
     def _link_terms(self, batch: list[_Pending]) -> None:
         cats, tags = [], []
@@ -669,7 +692,10 @@ class WxrImporter:
         if not work:
             return
         # What earlier runs brought, by the old site's comment id.
-        wp_ids = list({c.id for _, c in work} | {c.parent for _, c in work if c.parent})
+        # Only a post that was here before can hold comments an earlier run brought (an item is
+        # written whole or not at all); a reply's parent is in its own item, unless that came earlier.
+        in_file = {c.id for _, c in work}
+        wp_ids = sorted({c.id for p, c in work if p.existed} | {c.parent for _, c in work if c.parent and c.parent not in in_file})
         known: dict[int, tuple[int, int]] = {}
         for chunk in _chunks(wp_ids, 900):
             for source_id, comment_id, post_id in db.session.execute(
@@ -734,8 +760,7 @@ class WxrImporter:
                 self.summary.orphans += 1
                 continue
             parents.append({"id": comment_id, "parent_id": parent[0]})
-        for chunk in _chunks(parents, 2000):
-            db.session.execute(update(Comment), chunk)
+        _set_parents(parents)
         mapped = [{"site": self.site, "kind": "comment", "source_id": c.id, "comment_id": comment_id,
                    "imported_at": utcnow()} for c, comment_id in zip(wp_of_row, ids) if c.id]
         for chunk in _chunks(mapped, 5000):
@@ -833,15 +858,60 @@ def html_as_text(value: str) -> str:
 
 
 def _insert(model, rows: list[dict], *, returning: bool = False) -> list[int]:
-    """Many rows in few statements (Core "insertmanyvalues", not the ORM's bulk path, which splits
-    rows by their None values and splices the results: quadratic); with ``returning``, the new ids
-    in the order of ``rows``."""
+    """Many rows at once; with ``returning``, the new ids in the order of ``rows``.
+
+    PostgreSQL: ``COPY`` (ids drawn from the table's sequence first), as a multi-row INSERT of
+    thousands of parameters costs psycopg more to prepare than the database to run. SQLite: Core
+    "insertmanyvalues" (not the ORM's bulk path, which splits rows by their None values and
+    splices the results: quadratic).
+    """
+    if not rows:
+        return []
     table = getattr(model, "__table__", model)
     connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        return _copy_rows(connection, table, rows, returning)
     if not returning:
         connection.execute(insert(table), rows)
         return []
     return list(connection.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
+
+
+def _copy_rows(connection, table, rows: list[dict], returning: bool) -> list[int]:
+    columns = list(rows[0])
+    ids: list[int] = []
+    if returning:
+        ids = list(connection.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+            {"table": table.name, "n": len(rows)}).scalars())
+        columns = ["id", *columns]
+    names = ", ".join(f'"{name}"' for name in columns)
+    with connection.connection.driver_connection.cursor() as cursor:
+        with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+            if returning:
+                for new_id, row in zip(ids, rows):
+                    copy.write_row((new_id, *row.values()))
+            else:
+                for row in rows:
+                    copy.write_row(tuple(row.values()))
+    return ids
+
+
+def _set_parents(pairs: list[dict]) -> None:
+    """``[{"id": reply, "parent_id": parent}, ...]`` in one statement per few thousand replies."""
+    if not pairs:
+        return
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text("UPDATE comment SET parent_id = data.parent FROM unnest(CAST(:ids AS integer[]), "
+                 "CAST(:parents AS integer[])) AS data(id, parent) WHERE comment.id = data.id"),
+            {"ids": [p["id"] for p in pairs], "parents": [p["parent_id"] for p in pairs]})
+        return
+    for chunk in _chunks(pairs, 2000):
+        connection.execute(update(Comment.__table__).where(Comment.__table__.c.id == bindparam("reply"))
+                           .values(parent_id=bindparam("parent")),
+                           [{"reply": p["id"], "parent": p["parent_id"]} for p in chunk])
 
 
 def _second(when: datetime | None):
