@@ -15,6 +15,7 @@ import threading
 from contextlib import contextmanager
 
 import jinja2
+from flask import request, request_finished
 import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
@@ -212,6 +213,22 @@ def empty_database(pg_schema) -> None:
         tables = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
         with db.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def no_server_errors(app):
+    """Fail the test if the app answered 500 during it, even if the test did not look
+    (``pytestmark = pytest.mark.usefixtures("no_server_errors")``)."""
+    seen = []
+
+    def record(sender, response, **extra):
+        if response.status_code >= 500:
+            seen.append((request.method, request.path, response.status_code))
+
+    request_finished.connect(record, app)
+    yield
+    request_finished.disconnect(record, app)
+    assert not seen, f"the app answered {seen}"
 
 
 @pytest.fixture

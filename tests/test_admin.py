@@ -13,7 +13,6 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
-from flask import request_finished
 from sqlalchemy import func, select
 
 from blogapp.extensions import db
@@ -30,19 +29,8 @@ PASSWORD = "correct horse"
 # ---------------------------------------------------------------- helpers
 
 
-@pytest.fixture(autouse=True)
-def no_server_errors(app):
-    """Fail any test during which the app answered 500, even if the test did not look."""
-    seen = []
-
-    def record(sender, response, **extra):
-        if response.status_code >= 500:
-            seen.append(response.status_code)
-
-    request_finished.connect(record, app)
-    yield
-    request_finished.disconnect(record, app)
-    assert not seen, f"the app answered {seen}"
+# Fail any test during which the app answered 500, even if the test did not look.
+pytestmark = pytest.mark.usefixtures("no_server_errors")
 
 
 class Data:

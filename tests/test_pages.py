@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
-from flask import request_finished
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException
@@ -25,19 +24,8 @@ from blogapp.templating import post_path, site_request_context
 from conftest import count_queries, csrf_token
 
 
-@pytest.fixture(autouse=True)
-def no_server_errors(app):
-    """Fail any test during which the app answered 500, even if the test did not look."""
-    seen = []
-
-    def record(sender, response, **extra):
-        if response.status_code >= 500:
-            seen.append(response.status_code)
-
-    request_finished.connect(record, app)
-    yield
-    request_finished.disconnect(record, app)
-    assert not seen, f"the app answered {seen}"
+# Fail any test during which the app answered 500, even if the test did not look.
+pytestmark = pytest.mark.usefixtures("no_server_errors")
 
 
 @pytest.fixture

@@ -33,6 +33,9 @@ from blogapp.wxr import read as wxr_read
 from conftest import SITE_URL, TEST_DATABASE_URL, database_config, password_hash
 from netfence import Net
 
+# Whatever the input, the app never answers 500.
+pytestmark = pytest.mark.usefixtures("no_server_errors")
+
 FIXTURE = Path(__file__).parent / "fixtures" / "wordpress" / "wxr-export.xml"
 WXR = FIXTURE.read_text(encoding="utf-8")
 XML_DECL = '<?xml version="1.0" encoding="UTF-8" ?>\n'
