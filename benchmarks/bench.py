@@ -37,6 +37,7 @@ sys.path.insert(0, str(HERE))
 
 import flood as flood_mod  # noqa: E402
 import seed as seed_mod  # noqa: E402
+import wxr as wxr_mod  # noqa: E402
 from pages import html_page  # noqa: E402
 from wrk import Wrk, WrkResult, ensure_wrk, wrk_version  # noqa: E402
 
@@ -236,6 +237,7 @@ class Report:
     verify: list[tuple[str, float, float]] = field(default_factory=list)  # (page, read_page ms, lxml ms)
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    wxr: wxr_mod.WxrResult | None = None  # the WordPress import
 
 
 def fmt_result(r: WrkResult | None) -> tuple[str, str, str]:
@@ -580,6 +582,8 @@ def write_results(path: Path, args, report: Report, info, settings_text: str, si
         lines.append("")
     if report.flood_rows:
         lines += ["## Readers during a pingback flood", "", *md_table(report.flood_rows), ""]
+    if report.wxr:
+        lines += wxr_mod.markdown(report.wxr)
     lines += ["## Targets", "", "| target | result | measured |", "|---|---|---|"]
     for t in report.targets:
         verdict = "not measured" if t.met is None else ("MET" if t.met else "MISSED")
@@ -697,6 +701,12 @@ def parse_args(argv=None):
                    help="LINKBACK_RATE_LIMIT and LINKBACK_SOURCE_RATE_LIMIT during the floods")
     p.add_argument("--skip-floods", action="store_true")
     p.add_argument("--skip-verify", action="store_true")
+    p.add_argument("--skip-wxr", action="store_true", help="leave out the WordPress import")
+    p.add_argument("--only", choices=["wxr"], help="run one section alone (wxr: the WordPress import; "
+                                                   "needs neither wrk nor gunicorn)")
+    p.add_argument("--wxr-posts", type=int, help="posts of the generated WXR file (default 10,000; quick 1,000)")
+    p.add_argument("--wxr-comments", type=int, help="comments of the WXR file (default 200,000; quick 20,000)")
+    p.add_argument("--wxr-file", help="import this WXR file instead of generating one")
     p.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                    help="an extra blog setting for every blog server, e.g. LINKBACK_MAX_IN_FLIGHT=4")
     args = p.parse_args(argv)
@@ -708,6 +718,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.only == "wxr":
+        return wxr_mod.only(args, Databases, child_env)
     wrk_bin = ensure_wrk()
     if not (BIN / "gunicorn").exists():
         sys.exit(f"gunicorn is not installed in {BIN}: run `make bench` (it installs '.[prod]').")
@@ -767,6 +779,12 @@ def main(argv=None) -> int:
             run_floods(args, wrk, base, uri, settings, workdir, post_path, servers, report)
             print_rows("Readers during a pingback flood", report.flood_rows)
 
+        if not args.skip_wxr:
+            print("\nWordPress import:", flush=True)
+            report.wxr = wxr_mod.measure(dbs.create, dbs.kind, child_env(base), workdir, *wxr_mod.sizes(args),
+                                         file=args.wxr_file, log=lambda m: print(m, flush=True))
+            wxr_mod.print_result(report.wxr)
+
         if args.scale:
             uri_big, seeded_big = seed_database(dbs, "scale", base, posts=scale_posts, comments=scale_comments)
             report.notes.append(f"Seeding {seeded_big.posts:,} posts and {seeded_big.comments:,} comments took "
@@ -782,6 +800,8 @@ def main(argv=None) -> int:
             print_rows("Reader pages at scale", report.scale_rows)
 
         evaluate(report, args, dbs, verdict_304, how_304)
+        if report.wxr:
+            report.targets += [Target(*t) for t in wxr_mod.targets(report.wxr)]
         print("\nTargets:")
         for t in report.targets:
             verdict = "not measured" if t.met is None else ("MET" if t.met else "MISSED")
@@ -791,6 +811,8 @@ def main(argv=None) -> int:
         results_path = HERE / "results" / f"{date.today().isoformat()}{suffix}.md"
         write_results(results_path, args, report, info, settings_text, sizes)
         update_readme(variant, report, results_path, args, sizes)
+        if report.wxr:
+            wxr_mod.update_readme(HERE / "README.md", report.wxr, results_path.name, args.quick)
         print(f"\nWrote {results_path.relative_to(ROOT)} and the {variant} table in benchmarks/README.md")
         return 0
     finally:
