@@ -523,3 +523,25 @@ def test_titles_and_comments_read_with_wordpress_typography(app, ctx, client, ad
     saved = db.session.scalar(select(Comment).where(Comment.post_id == post.id))
     assert saved.author_name == "Bob's \"blog\""  # WordPress shows names as written
     assert saved.content_html.strip() == "<p>It\u2019s \u201cfine\u201d.</p>\n<p>Second paragraph.</p>"
+
+
+def test_only_http_links_come_over_from_a_file(app, ctx, client, admin_user):
+    """A crafted export cannot put a script behind a commenter's name or a linkback's source."""
+    def comment(n, kind, url, photo=""):
+        meta = (f"<wp:commentmeta><wp:meta_key>_blogapp_author_photo</wp:meta_key><wp:meta_value><![CDATA[{photo}]]>"
+                "</wp:meta_value></wp:commentmeta>") if photo else ""
+        return (f"<wp:comment><wp:comment_id>{n}</wp:comment_id><wp:comment_author>Name {n}</wp:comment_author>"
+                f"<wp:comment_author_url><![CDATA[{url}]]></wp:comment_author_url>"
+                f"<wp:comment_date_gmt>2015-03-27 10:00:0{n}</wp:comment_date_gmt>"
+                f"<wp:comment_content>Text {n}</wp:comment_content><wp:comment_approved>1</wp:comment_approved>"
+                f"<wp:comment_type>{kind}</wp:comment_type>{meta}</wp:comment>")
+    comments = (comment(1, "comment", "javascript:alert(1)") + comment(2, "pingback", "JavaScript:alert(2)")
+                + comment(3, "webmention", "http://127.0.0.1:9/ok", photo="javascript:alert(3)")
+                + comment(4, "comment", "https://127.0.0.1:9/fine"))
+    _import(_wxr(_item(1, "links", comments=comments)))
+    rows = {c.author_name: c for c in db.session.scalars(select(Comment))}
+    assert rows["Name 1"].author_url == "" and rows["Name 2"].source_url is None
+    assert rows["Name 3"].author_photo is None and rows["Name 3"].source_url == "http://127.0.0.1:9/ok"
+    assert rows["Name 4"].author_url == "https://127.0.0.1:9/fine"
+    page = client.get("/2015/03/26/links/").get_data(as_text=True)
+    assert "javascript:" not in page.lower()

@@ -47,7 +47,7 @@ from ..models import (
     post_tags,
     utcnow,
 )
-from ..text import render_post, sanitize_comment_html, slugify
+from ..text import render_post, safe_http_url, sanitize_comment_html, slugify
 from . import wpcontent
 from .read import Author, Channel, Item, ItemComment, Term, WxrError, WxrReader, plain_text, scan_creators
 
@@ -794,9 +794,12 @@ class WxrImporter:
         if status in (CommentStatus.SPAM, CommentStatus.TRASH):
             before = c.meta.get(META_TRASH_STATUS)
             previous = {"1": CommentStatus.APPROVED.value, "0": CommentStatus.PENDING.value}.get(before or "")
+        # Links are printed in pages (and the admin's lists): only http(s) ones come over, never a
+        # "javascript:" a crafted file could hold.
+        author_url = safe_http_url(c.author_url)
         source_url = None
         if kind != CommentKind.COMMENT:
-            source_url = next((c.meta[k] for k in SOURCE_META_KEYS if c.meta.get(k)), None) or c.author_url or None
+            source_url = safe_http_url(next((c.meta[k] for k in SOURCE_META_KEYS if c.meta.get(k)), "")) or author_url or None
         content = c.content or ""
         if kind != CommentKind.COMMENT:
             # A linkback's excerpt is text here (WordPress keeps it as HTML, entities and all).
@@ -809,14 +812,14 @@ class WxrImporter:
         return {
             "post_id": post_id, "parent_id": None, "kind": kind.value, "status": status.value,
             "previous_status": previous, "author_name": plain_text(c.author)[:250],
-            "author_email": c.author_email[:254], "author_url": c.author_url[:2000],
+            "author_email": c.author_email[:254], "author_url": author_url[:2000],
             "source_url": source_url[:2000] if source_url else None,
             "source_key": source_key(source_url)[:2000] if source_url else None,
             "content": content, "content_html": html, "created_at": created, "updated_at": created,
             "ip": c.author_ip[:64], "user_agent": c.agent[:255],
             "user_id": self.author_by_wp_id.get(c.user_id) if c.user_id else None,
             "response_type": response_type if kind == CommentKind.WEBMENTION else None,
-            "author_photo": (c.meta.get(META_AUTHOR_PHOTO) or c.meta.get("avatar") or None)
+            "author_photo": (safe_http_url(c.meta.get(META_AUTHOR_PHOTO) or c.meta.get("avatar") or "")[:2000] or None)
             if kind == CommentKind.WEBMENTION else None,
         }
 
