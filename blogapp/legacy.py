@@ -20,10 +20,11 @@ def legacy_key(path: str) -> str:
 
 
 def _as_id(value: str | None) -> int | None:
-    try:
-        number = int((value or "").strip())
-    except ValueError:
+    """An id as WordPress writes one in a link: ASCII digits (not "١", "１" or "0_1")."""
+    value = (value or "").strip()
+    if not (value.isascii() and value.isdigit()):
         return None
+    number = int(value)
     return number if 0 < number < 2**63 else None
 
 

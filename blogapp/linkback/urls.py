@@ -90,8 +90,9 @@ class SiteMatcher:
 def plain_post_query(url: str) -> tuple[str, str] | None:
     """``("p", "123")`` for a WordPress plain post address ``/?p=123`` (or ``page_id``)."""
     for key, value in parse_qsl(urlsplit(url).query):
-        if key in ("p", "page_id") and value.strip().isdigit():
-            return key, value.strip().lstrip("0") or "0"
+        value = value.strip()
+        if key in ("p", "page_id") and value.isascii() and value.isdigit():
+            return key, value.lstrip("0") or "0"
     return None
 
 
@@ -112,7 +113,7 @@ class TargetLinks:
         self.by_id = plain_post_query(as_sent) if sent_path == "/" else None
         self.hints = {path.rstrip("/").rsplit("/", 1)[-1] for path in self.paths}
         if self.by_id:
-            self.hints.add("=".join(self.by_id))
+            self.hints.add(self.by_id[0] + "=")  # "p=", not "p=1": a link may write "p=0001"
 
     def __call__(self, url: str) -> bool:
         path = self.site.local_path(url)

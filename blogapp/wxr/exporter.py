@@ -70,7 +70,10 @@ def esc(value) -> str:
 
 
 def _wp_date(when: datetime | None) -> str:
-    return when.strftime("%Y-%m-%d %H:%M:%S") if when else "0000-00-00 00:00:00"
+    # Not strftime: it writes the year 1 as "1", where WordPress's format wants four digits.
+    if when is None:
+        return "0000-00-00 00:00:00"
+    return f"{when.year:04d}-{when.month:02d}-{when.day:02d} {when.hour:02d}:{when.minute:02d}:{when.second:02d}"
 
 
 def _local(when: datetime | None) -> str:

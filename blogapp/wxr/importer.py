@@ -92,8 +92,11 @@ COMMENT_KINDS: dict[str, tuple[CommentKind, str | None]] = {
     "bookmark": (CommentKind.WEBMENTION, "bookmark"),
 }
 RESPONSE_TYPES = {"reply", "like", "repost", "bookmark", "mention"}
+# WordPress statuses that readers saw (or will, when due); every other one (draft, pending, an
+# editorial plugin's "pitch" or "in-progress") comes over as a draft, never published by mistake.
+PUBLIC_STATUSES = {"publish", "future"}
 PRIVATE_STATUSES = {"private"}
-DRAFT_STATUSES = {"draft", "pending", "auto-draft"}
+KNOWN_DRAFT_STATUSES = {"draft", "pending", "auto-draft"}
 
 
 class ImportFailed(Exception):
@@ -115,6 +118,7 @@ class ImportSummary:
     already: Counter = field(default_factory=Counter)  # posts, pages, comments here before
     skipped: Counter = field(default_factory=Counter)  # why -> how many
     unknown_shortcodes: Counter = field(default_factory=Counter)
+    unknown_statuses: Counter = field(default_factory=Counter)  # posts kept as drafts
     orphans: int = 0  # replies whose parent was not in the file, made top-level
     password_protected: int = 0  # imported as private: we have no per-post passwords
     dry_run: bool = False
@@ -129,6 +133,7 @@ class ImportSummary:
             "trackbacks": self.trackbacks, "webmentions": self.webmentions,
             "skipped": sum(self.skipped.values()), "skipped_why": dict(self.skipped),
             "already_here": dict(self.already), "unknown_shortcodes": dict(self.unknown_shortcodes),
+            "unknown_statuses_made_drafts": dict(self.unknown_statuses),
             "orphans_made_top_level": self.orphans, "password_protected_made_private": self.password_protected,
             "dry_run": self.dry_run,
         }
@@ -150,11 +155,18 @@ class ImportSummary:
         if self.webmentions:
             parts.append(n(self.webmentions, "webmention"))
         text = f"{verb} {', '.join(parts)}"
-        skipped = sum(self.skipped.values())
-        why = ", ".join(f"{count} {reason}" for reason, count in self.skipped.most_common())
-        text += f"; skipped {skipped}" + (f" ({why})" if why else "")
+        if not self.added and self.already:
+            text = "Nothing new: everything in the file is here already"
         if self.already:
-            text += "; already here: " + ", ".join(n(c, k) for k, c in sorted(self.already.items()))
+            text += " (already here: " + ", ".join(
+                f"{WORDS[kind]}: {count}" for kind, count in sorted(self.already.items())) + ")"
+        skipped = sum(self.skipped.values())
+        text += f"; skipped {skipped}"
+        if skipped:
+            text += " (" + "; ".join(f"{reason}: {count}" for reason, count in self.skipped.most_common()) + ")"
+        if self.unknown_statuses:
+            text += "; kept as drafts, their WordPress status unknown here: " + ", ".join(
+                f"{status!r}: {count}" for status, count in sorted(self.unknown_statuses.items()))
         if self.orphans:
             text += f"; {n(self.orphans, 'reply')} whose parent was missing made top-level"
         if self.password_protected:
@@ -162,12 +174,10 @@ class ImportSummary:
         if self.unknown_shortcodes:
             names = ", ".join(f"[{name}]" for name in sorted(self.unknown_shortcodes))
             text += f"; {n(sum(self.unknown_shortcodes.values()), 'unknown shortcode')} left as text ({names})"
-        if not self.added and self.already:
-            here = ", ".join(n(c, k) for k, c in sorted(self.already.items()))
-            text = f"Nothing new: the file's {here} are here already"
-            if skipped:
-                text += f"; skipped {skipped}" + (f" ({why})" if why else "")
         return text + "."
+
+
+WORDS = {"post": "posts", "page": "pages", "comment": "comments and linkbacks"}
 
 
 def site_key(channel: Channel) -> str:
@@ -217,6 +227,10 @@ class WxrImporter:
         self.batch: list[_Pending] = []
         self.batch_comments = 0
         self.rows_written = self.rows_at_analyze = 0
+        # The file's ids (WordPress shares one sequence among posts, pages and attachments): an id
+        # seen twice is a broken or hand-edited file, and the second item is skipped.
+        self.ids_seen: set[int] = set()
+        self.comment_ids_seen: set[int] = set()
 
     # ------------------------------------------------------------------ the run
 
@@ -353,6 +367,21 @@ class WxrImporter:
         if item.status == "inherit":  # revisions
             self._skip(item, "revisions")
             return
+        if item.post_id <= 0:
+            self._skip(item, f"{item.post_type}s without an id")
+            return
+        if item.post_id in self.ids_seen:
+            self._skip(item, f"{item.post_type}s repeated in the file (an id seen before)")
+            return
+        self.ids_seen.add(item.post_id)
+        fresh = []
+        for comment in item.comments:
+            if comment.id and comment.id in self.comment_ids_seen:
+                self.summary.skipped["comments repeated in the file (an id seen before)"] += 1
+                continue
+            self.comment_ids_seen.add(comment.id)
+            fresh.append(comment)
+        item.comments = fresh
         self.batch.append(_Pending(item, author_id=self._author_of(item)))
         self.batch_comments += len(item.comments)
 
@@ -422,7 +451,10 @@ class WxrImporter:
         for pending in batch:
             local = known.get(pending.item.post_id)
             same = same_slug.get(pending.item.slug[:200]) if local is None else None
-            if same is not None and (kind == "page" or _same_second(same.published_at, self._published_at(pending.item))):
+            # Our own export imported back: the same post is the one with its slug and date (a page:
+            # its slug). Another site's post or page of the same slug is another one.
+            if same is not None and (_same_second(same.published_at, self._published_at(pending.item))
+                                     if kind == "post" else _ours(pending.item)):
                 local = same.id
                 self._remember(kind, pending.item.post_id, local)
             if local is not None:
@@ -435,7 +467,7 @@ class WxrImporter:
 
     @staticmethod
     def _published_at(item: Item) -> datetime | None:
-        if item.status in DRAFT_STATUSES:
+        if item.status not in PUBLIC_STATUSES | PRIVATE_STATUSES:
             return None
         return item.post_date_gmt or item.pub_date or item.post_date
 
@@ -469,10 +501,12 @@ class WxrImporter:
                 self.summary.password_protected += 1
             elif item.status in PRIVATE_STATUSES:
                 status = PostStatus.PRIVATE
-            elif item.status in DRAFT_STATUSES or published_at is None:
-                status = PostStatus.DRAFT
-            else:
+            elif item.status in PUBLIC_STATUSES and published_at is not None:
                 status = PostStatus.PUBLISHED  # publish, and future (a future date is "scheduled" here)
+            else:
+                status = PostStatus.DRAFT
+                if item.status not in KNOWN_DRAFT_STATUSES:
+                    self.summary.unknown_statuses[item.status or "(none)"] += 1
             send = item.meta.get(META_SEND_LINKBACKS, ["1"])[0] != "0"
             rows.append({
                 "title": _title(item), "slug": slug, "body": body,
@@ -505,6 +539,8 @@ class WxrImporter:
             item = pending.item
             body, body_format, body_html = self._body(item, "page")
             status = PageStatus.PUBLISHED if item.status == "publish" and not item.password else PageStatus.DRAFT
+            if item.status not in PUBLIC_STATUSES | PRIVATE_STATUSES | KNOWN_DRAFT_STATUSES:
+                self.summary.unknown_statuses[item.status or "(none)"] += 1
             created = item.post_date_gmt or item.pub_date or item.post_date or utcnow()
             slug = unique_page_slug(item.slug or plain_text(item.title) or "page")
             row = {

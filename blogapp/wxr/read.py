@@ -139,11 +139,17 @@ def _text(element) -> str:
     return element.text or ""
 
 
+MAX_ID = 2**63 - 1  # what a database's BIGINT holds
+
+
 def _int(value: str, default: int = 0) -> int:
-    try:
-        return int((value or "").strip())
-    except ValueError:
+    """A whole number as WordPress writes one (ASCII digits); anything else, or one no database
+    column could hold, is ``default``."""
+    value = (value or "").strip()
+    if not (value.isascii() and value.isdigit()):
         return default
+    number = int(value)
+    return number if number <= MAX_ID else default
 
 
 def parse_wp_date(value: str) -> datetime | None:
@@ -191,9 +197,15 @@ def _check_root(root) -> None:
 
 
 def _first_line(message: str) -> str:
-    """libxml2's message, one line: it may quote the broken text, newlines and all."""
+    """libxml2's message, one line and in our words where we know it: it may quote the broken
+    text, newlines and all, or name its own options."""
     line = (message or "").splitlines()[0] if message else "unreadable"
-    return line.split(", line ")[0].strip()[:200]
+    line = line.split(", line ")[0].strip()[:200]
+    if "Excessive depth" in line:
+        return "elements nest deeper than 256 levels, which no WordPress export does"
+    if "too big" in line or "too long" in line or "huge" in line.lower():
+        return "a single field is larger than 10 MB, more than this importer reads"
+    return line
 
 
 def scan_creators(stream: BinaryIO) -> set[str]:

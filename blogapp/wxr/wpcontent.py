@@ -738,6 +738,9 @@ _AUDIO_EXTENSIONS = ("mp3", "ogg", "flac", "m4a", "wav")
 _VIDEO_EXTENSIONS = ("mp4", "m4v", "webm", "ogv", "flv")
 
 
+_NEXTPAGE = re.compile(r"\s*<!--\s*nextpage\s*-->\s*", re.IGNORECASE)
+
+
 def convert_post_content(
     content: str,
     attachments: Mapping[int, Attachment] | None = None,
@@ -750,6 +753,9 @@ def convert_post_content(
     attachments a ``[gallery]`` without ``ids`` shows. Nothing is fetched or sanitised.
     """
     text = (content or "").translate(_SENTINELS).replace("\r\n", "\n").replace("\r", "\n")
+    # WordPress splits a post at <!--nextpage--> into pages; here it is one page, and the break
+    # between two of them a paragraph break (the sanitiser drops comments: words would run together).
+    text = _NEXTPAGE.sub("\n\n", text)
     if "<!-- wp:" in text:
         renderer = _ShortcodeRenderer(attachments or {}, parent_id, classic=False)
         # A shortcode block is the one block WordPress runs wpautop on.
