@@ -344,17 +344,20 @@ def live_server(app):
 
 @pytest.fixture
 def source_site():
-    """A fake remote website on 127.0.0.1 (see tests/sites.py)."""
+    """A fake remote website on 127.0.0.1 (see tests/sites.py); its handlers must not have raised
+    (a test whose fake site broke would test nothing)."""
     from sites import SourceSite
     site = SourceSite()
     yield site
     site.close()
+    assert site.errors == [], f"the fake site's handlers raised: {site.errors!r}"
 
 
 @pytest.fixture
 def second_site():
-    """Another fake remote website, at another port."""
+    """Another fake remote website, at another port; its handlers must not have raised."""
     from sites import SourceSite
     site = SourceSite()
     yield site
     site.close()
+    assert site.errors == [], f"the fake site's handlers raised: {site.errors!r}"

@@ -1422,7 +1422,7 @@ def test_odd_page_numbers_are_harmless(admin_client, data, url):
     data.comment(post_id, status="pending")
     data.comment(post_id, status="spam")
     response = admin_client.get(url)
-    assert response.status_code in (200, 404)
+    assert response.status_code == 200  # a page number out of range shows the nearest page
 
 
 @pytest.mark.parametrize("url", ["/admin/comments", "/admin/comments?status=approved", "/admin/posts", "/admin/"])

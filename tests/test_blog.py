@@ -383,9 +383,9 @@ def test_rate_limits_are_shared_through_redis(app, client, ctx, redis_limits):
         assert keys
         server.delete(*keys)
 def test_huge_numbers_in_urls_are_404(client):
-    for url in ["/page/99999999999999999999/", "/2026/11/", "/admin/posts/99999999999999999999/edit"]:
-        r = client.get(url)
-        assert r.status_code in (200, 404, 302), (url, r.status_code)
+    for url, status in [("/page/99999999999999999999/", 404), ("/2026/11/", 200),
+                        ("/admin/posts/99999999999999999999/edit", 404)]:
+        assert client.get(url).status_code == status, url
     assert client.get("/page/99999999999999999999/").status_code == 404
     assert client.post("/posts/99999999999999999999/comments", data={}).status_code == 404
     assert client.get("/99999999999999999999/").status_code == 404

@@ -44,20 +44,14 @@ def net(monkeypatch):
 
 
 @pytest.fixture
-def site():
-    """A remote blog on 127.0.0.1; its handlers must not have raised."""
-    from sites import SourceSite
-    with SourceSite() as s:
-        yield s
-        assert s.errors == []
+def site(source_site):
+    """A remote blog on 127.0.0.1; its handlers must not have raised (conftest checks)."""
+    return source_site
 
 
 @pytest.fixture
-def other_site():
-    from sites import SourceSite
-    with SourceSite() as s:
-        yield s
-        assert s.errors == []
+def other_site(second_site):
+    return second_site
 
 
 # --------------------------------------------------------------------------- helpers
