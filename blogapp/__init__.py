@@ -55,6 +55,10 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
     app.config["SITE_URL"] = str(app.config["SITE_URL"]).rstrip("/")
+    # Login cookies: out of scripts' reach, not sent with another site's POST, and on https never over http.
+    secure = app.config["SITE_URL"].startswith("https://")
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=secure,
+                      REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax", REMEMBER_COOKIE_SECURE=secure)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})

@@ -73,6 +73,9 @@ DEFAULTS: dict[str, object] = {
     "JOBS_MAX_ATTEMPTS": 5,  # runs of a job, the first included, before a transient failure is final
     "JOBS_BACKOFF_BASE": 2.0,  # seconds before the first retry; doubled for each later one
     "JOBS_BACKOFF_MAX": 300.0,  # the longest wait between two attempts
+    # The largest request body any form may send, in bytes; larger ones are answered 413 unread.
+    # (The WXR upload below raises it for that one view.)
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
     # The largest WordPress export (WXR) an admin may upload at /admin/tools/import, in bytes.
     "WXR_UPLOAD_MAX_BYTES": 512 * 1024 * 1024,
 }

@@ -1,7 +1,10 @@
 """Every error gets a page of the theme; none shows a traceback."""
 from flask import Flask, redirect, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import legacy
 from .extensions import db
@@ -36,9 +39,31 @@ def not_found(error):
     return render_error(404)
 
 
+def refuse_oversized_bodies():
+    """The one request-size cap, ``MAX_CONTENT_LENGTH``, applied before anything reads a body.
+
+    Werkzeug enforces ``request.max_content_length`` whenever a body is parsed; this makes the
+    cap hold for a visitor who is not logged in before any view runs, so that no view (not even
+    one that raises its own cap for admins, as the WXR upload does) reads a stranger's oversized body.
+    """
+    if request.blueprint == "linkback":
+        return  # pingback, trackback, Webmention: each reads at most LINKBACK_BODY_LIMIT and answers in its protocol
+    cap = request.max_content_length
+    if cap is not None and (request.content_length or 0) > cap and not current_user.is_authenticated:
+        raise RequestEntityTooLarge()
+
+
+def too_large(error):
+    """413, short: what was sent is never parsed, not even by the page's own forms."""
+    request.form = request.files = ImmutableMultiDict()
+    return render_error(413)
+
+
 def init_app(app: Flask) -> None:
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_oversized_bodies)
+    app.register_error_handler(413, too_large)
     for code in MESSAGES:
-        if code not in (404, 500):
+        if code not in (404, 413, 500):
             app.register_error_handler(code, lambda e, code=code: render_error(code))
     app.register_error_handler(404, not_found)
 

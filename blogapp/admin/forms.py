@@ -19,6 +19,7 @@ from ..moderation import MODERATION_MODES
 from ..pages import reserved_page_slug
 from ..posts import split_terms
 from ..text import slugify
+from ..validation import RefusesNul
 
 # Archives and permalinks know years 1900 to 9998 (see the blog's archive routes).
 YEARS = range(1900, 9999)
@@ -36,13 +37,13 @@ def _term_lengths(model):
     return check
 
 
-class LoginForm(FlaskForm):
+class LoginForm(RefusesNul, FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=80)])
     password = PasswordField("Password", validators=[DataRequired()])
     remember = BooleanField("Remember me")
 
 
-class PostForm(FlaskForm):
+class PostForm(RefusesNul, FlaskForm):
     title = StringField("Title", validators=[DataRequired("A post needs a title."), Length(max=300)])
     slug = StringField("Slug", description="The last part of the address. Leave empty to make one from the title.", validators=[Optional(), Length(max=180)])
     body = TextAreaField("Body (Markdown)", validators=[Length(max=500_000)])
@@ -74,7 +75,7 @@ class PostForm(FlaskForm):
             raise ValidationError(f"Give a date between the years {YEARS.start} and {YEARS.stop - 1}.")
 
 
-class PageForm(FlaskForm):
+class PageForm(RefusesNul, FlaskForm):
     title = StringField("Title", validators=[DataRequired("A page needs a title."), Length(max=300)])
     slug = StringField("Slug", description="The page's address: /slug/. Leave empty to make one from the title.",
                        validators=[Optional(), Length(max=180)])
@@ -94,7 +95,7 @@ class PageForm(FlaskForm):
             raise ValidationError(f"/{slug}/ is one of the site's own addresses{year}; choose another slug.")
 
 
-class CommentEditForm(FlaskForm):
+class CommentEditForm(RefusesNul, FlaskForm):
     author_name = StringField("Name", validators=[DataRequired(), Length(max=245)])
     author_email = EmailField("Email", validators=[Optional(), Email(check_deliverability=False), Length(max=254)])
     author_url = URLField("URL", validators=[Optional(), URL(), Length(max=2000)])
@@ -104,11 +105,11 @@ class CommentEditForm(FlaskForm):
     )
 
 
-class ReplyForm(FlaskForm):
+class ReplyForm(RefusesNul, FlaskForm):
     content = TextAreaField("Your reply", validators=[DataRequired("Write something to reply."), Length(max=10000)])
 
 
-class SettingsForm(FlaskForm):
+class SettingsForm(RefusesNul, FlaskForm):
     SITE_TITLE = StringField("Site title", validators=[DataRequired(), Length(max=200)])
     SITE_DESCRIPTION = StringField("Tagline", validators=[Length(max=300)])
     POSTS_PER_PAGE = IntegerField("Posts per page", validators=[NumberRange(1, 100)])
@@ -121,11 +122,11 @@ class SettingsForm(FlaskForm):
     )
 
 
-class ActionForm(FlaskForm):
+class ActionForm(RefusesNul, FlaskForm):
     """An empty form: only its CSRF token, for buttons that change things."""
 
 
-class BlockDomainForm(FlaskForm):
+class BlockDomainForm(RefusesNul, FlaskForm):
     domain = StringField("Domain", description="e.g. spam.example — its subdomains are blocked too.",
                          validators=[DataRequired("Give a domain to block."), Length(max=253)])
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+import secrets
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -7,6 +9,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import outbound
 from ..extensions import db, limiter, login_manager
@@ -108,6 +111,12 @@ def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
+@functools.cache
+def _unknown_user_hash() -> str:
+    """A hash made the way account passwords are, of a password no one has."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
 def login():
@@ -116,7 +125,10 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
-        if user is not None and user.check_password(form.password.data):
+        if user is None:
+            # The same work as for a real account, so the answer's timing does not tell names apart.
+            check_password_hash(_unknown_user_hash(), form.password.data)
+        elif user.check_password(form.password.data):
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
         form.password.errors.append("Wrong username or password.")

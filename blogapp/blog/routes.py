@@ -13,13 +13,14 @@ from .. import legacy
 from ..extensions import csrf, db, limiter
 from ..models import Category, Comment, CommentKind, CommentStatus, Page, Post, PostStatus, Tag, Tombstone, utcnow
 from ..moderation import initial_status
+from ..validation import parse_id
 from ..pages import RESERVED_SLUGS
 from ..pagecache import by_content_version, cached_page
 from ..templating import absolute_url, permalink, post_path, site_settings, site_zone
 from ..text import render_comment
 from ..threads import build_thread, count_label, public_count, walk
 from . import bp
-from .forms import CommentForm
+from .forms import CommentForm, sent_from_this_site
 from .listing import cursor_from, cursor_of, read_page
 
 # Webmention response types shown compactly (blogapp.endpoints.webmention.REACTIONS), with their labels.
@@ -270,7 +271,7 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
         else:
             comments.append(c)
     by_id = {c.id: c for c in comments}
-    parent_id = _int_or_none(form.parent_id.data)
+    parent_id = parse_id(form.parent_id.data)
     reply_parent = by_id.get(parent_id) if parent_id else None
     if reply_parent is None:
         form.parent_id.data = ""
@@ -316,22 +317,18 @@ def _neighbours(post: Post) -> tuple[Post | None, Post | None]:
     return newer, older
 
 
-def _int_or_none(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _comment_limit() -> str:
     return current_app.config["COMMENT_RATE_LIMIT"]
 
 
 @bp.route("/posts/<int:post_id>/comments", methods=["POST"])
-@csrf.exempt  # anonymous, on cacheable pages; the honeypot and rate limit guard it instead
+@csrf.exempt  # anonymous, on cacheable pages: honeypot and rate limit; an admin's comment: sent_from_this_site
 @limiter.limit(_comment_limit, methods=["POST"])
 def post_comment(post_id: int):
-    """Take a visitor's comment. Errors re-show the post page with what was typed."""
+    """Take a visitor's comment. Errors re-show the post page with what was typed (each field cut to its limit).
+
+    A logged-in admin's comment must come from our own pages (sent_from_this_site), else it is refused.
+    """
     post = db.session.get(Post, post_id)
     if post is None or not post.is_published:
         abort(404)
@@ -343,16 +340,23 @@ def post_comment(post_id: int):
         # A bot filled the hidden field. Answer as if all went well; keep nothing.
         current_app.logger.info("honeypot comment dropped from %s", request.remote_addr)
         return redirect(post_path(post) + "#comments", 303)
+    by_admin = current_user.is_authenticated
+    if by_admin and not sent_from_this_site():
+        # Another site's page, posting with an admin's cookie: never recorded in the admin's name.
+        return render_post_page(post, form, 400, form_error="Your comment was not posted: the form was sent from another "
+                                "site, or your session has expired. Your text is kept below; reload the page and send it again.")
     if not form.validate():
         return render_post_page(post, form, 400, form_error="Your comment could not be posted. Please correct the fields marked below.")
 
-    parent_id = _int_or_none(form.parent_id.data)
+    # The reply's parent, as the hidden field names it: anything but an id of ours (-1, 2**64, "abc")
+    # is a comment that is not there, not a database error.
+    wanted_parent = (form.parent_id.data or "").strip()
+    parent_id = parse_id(wanted_parent) if wanted_parent else None
     parent = db.session.get(Comment, parent_id) if parent_id else None
-    if parent_id and (parent is None or parent.post_id != post.id or parent.status != CommentStatus.APPROVED):
+    if wanted_parent and (parent is None or parent.post_id != post.id or parent.status != CommentStatus.APPROVED):
         form.parent_id.data = ""
         return render_post_page(post, form, 400, form_error="The comment you replied to is no longer available; your text is kept below.")
 
-    by_admin = current_user.is_authenticated
     comment = Comment(
         post=post,
         parent=parent,

@@ -17,6 +17,7 @@ from ..linkback.receive import Mention
 from ..linkback.verify import NOT_XML
 from ..models import Post
 from ..templating import permalink, post_path
+from ..validation import contains_nul
 from . import bp
 
 
@@ -86,6 +87,8 @@ def read_fields() -> dict[str, str]:
         except UnicodeError:  # idna and punycode raise UnicodeError itself
             raise TrackbackError(f"The request is not valid {charset} text.") from None
         if name in ("url", "title", "excerpt", "blog_name") and name not in fields:
+            if contains_nul(text):
+                raise TrackbackError(f"The {name} field contains a NUL character (%00).")
             # Senders put HTML and entities in these (WordPress: "&#8212;"): keep the text only.
             fields[name] = " ".join(NOT_XML.sub("", html.unescape(nh3.clean(text, tags=set()))).split())
     return fields
@@ -94,7 +97,7 @@ def read_fields() -> dict[str, str]:
 @bp.route("/<int:year>/<int(fixed_digits=2):month>/<int(fixed_digits=2):day>/<slug>/trackback/", methods=["GET", "POST"])
 @csrf.exempt
 def trackback(year: int, month: int, day: int, slug: str):
-    post = db.session.scalar(select(Post).where(Post.slug == slug))
+    post = None if contains_nul(slug) else db.session.scalar(select(Post).where(Post.slug == slug))
     if request.method == "GET":
         if post is None or not post.is_published:
             return trackback_response("There is no post at this address.")

@@ -25,10 +25,11 @@ from ..extensions import csrf, db
 from ..linkback.errors import ACCESS_DENIED, NO_LINK, SOURCE_NOT_FOUND, LinkbackError
 from ..linkback.fetch import HTML_TYPES, FetchError
 from ..linkback.receive import Mention
-from ..linkback.urls import TargetLinks, is_http_url, source_key
+from ..linkback.urls import TargetLinks, is_http_url, source_key, url_problem
 from ..linkback.verify import cap, decode_html, squash
 from ..models import Comment, CommentKind, LinkbackLog, utcnow
 from ..templating import absolute_url
+from ..validation import contains_nul
 from . import bp
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,9 @@ def webmention_endpoint():
         return _text("The source parameter is missing.", 400)
     if not target:
         return _text("The target parameter is missing.", 400)
+    for url, name in ((source, "source"), (target, "target")):
+        if problem := url_problem(url, name):
+            return _text(problem, 400)
     if not is_http_url(source):
         return _text("The source is not an http or https URL.", 400)
     if not is_http_url(target):
@@ -123,7 +127,7 @@ STATES = {"verifying": "queued", "accepted": "verified", "refused": "refused"}
 
 @bp.route("/webmention/<token>", methods=["GET"])
 def webmention_status(token: str):
-    entry = db.session.scalar(select(LinkbackLog).where(LinkbackLog.token == token)) if len(token) <= 64 else None
+    entry = db.session.scalar(select(LinkbackLog).where(LinkbackLog.token == token)) if len(token) <= 64 and not contains_nul(token) else None
     if entry is None:
         return _text("There is no Webmention with this token.", 404)
     state = STATES.get(entry.outcome, entry.outcome)

@@ -11,8 +11,9 @@ from defusedxml import DefusedXmlException
 from flask import Response, current_app, render_template, request
 
 from ..extensions import csrf
-from ..linkback.errors import ALREADY_REGISTERED, LinkbackError
+from ..linkback.errors import ALREADY_REGISTERED, INVALID_PARAMS, LinkbackError
 from ..linkback.receive import Mention
+from ..linkback.urls import url_problem
 from . import bp
 
 # xmlrpc.client.loads (used by the dispatcher) now refuses entity declarations and external
@@ -22,7 +23,6 @@ defusedxml.xmlrpc.monkey_patch()
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 
 
@@ -46,6 +46,8 @@ def pingback_get_pingbacks(url):
     """The URLs of the pages that pinged the post at url (approved pingbacks)."""
     if not isinstance(url, str):
         raise xmlrpc.client.Fault(INVALID_PARAMS, "pingback.extensions.getPingbacks takes one string: url")
+    if problem := url_problem(url, "url"):
+        raise xmlrpc.client.Fault(INVALID_PARAMS, problem)
     try:
         return current_app.extensions["linkback_receiver"].store.pingbacks_of(url.strip())
     except LinkbackError as error:
@@ -53,10 +55,16 @@ def pingback_get_pingbacks(url):
 
 
 def _fault(error: LinkbackError) -> xmlrpc.client.Fault:
-    if current_app.config["PINGBACK_MASK_FAULTS"] and error.code != ALREADY_REGISTERED:
+    # A malformed parameter is the caller's mistake, not a finding about its source: never masked.
+    if current_app.config["PINGBACK_MASK_FAULTS"] and error.code not in (ALREADY_REGISTERED, INVALID_PARAMS):
         # WordPress since 3.5.1: nothing but 48 reaches the wire, so codes tell a prober nothing.
         return xmlrpc.client.Fault(0, "")
     return xmlrpc.client.Fault(error.code, error.message)
+
+
+def _method_name_only(method: str, name) -> None:
+    if not isinstance(name, str):
+        raise xmlrpc.client.Fault(INVALID_PARAMS, f"{method} takes one string: a method name")
 
 
 class PingbackDispatcher(SimpleXMLRPCDispatcher):
@@ -71,7 +79,12 @@ class PingbackDispatcher(SimpleXMLRPCDispatcher):
         self.register_function(pingback_get_pingbacks, "pingback.extensions.getPingbacks")
         self.register_introspection_functions()
 
+    def system_methodHelp(self, method_name):
+        _method_name_only("system.methodHelp", method_name)
+        return super().system_methodHelp(method_name)
+
     def system_methodSignature(self, method_name):
+        _method_name_only("system.methodSignature", method_name)
         signatures = {
             "pingback.ping": [["string", "string", "string"]],
             "pingback.extensions.getPingbacks": [["array", "string"]],
@@ -84,7 +97,10 @@ class PingbackDispatcher(SimpleXMLRPCDispatcher):
     def answer(self, data: bytes) -> bytes:
         try:
             params, method = xmlrpc.client.loads(data, use_builtin_types=False)
-        except (ExpatError, DefusedXmlException, ValueError, TypeError, IndexError, xmlrpc.client.ResponseError) as exc:
+        # LookupError: an encoding Python does not know (x-bogus) or that is not text (rot13, base64,
+        # zlib); ValueError covers the ones expat cannot use (utf-7) and UnicodeError.
+        except (ExpatError, DefusedXmlException, LookupError, ValueError, TypeError, IndexError,
+                xmlrpc.client.ResponseError) as exc:
             return self._dump(xmlrpc.client.Fault(PARSE_ERROR, f"parse error: not a well-formed XML-RPC call ({type(exc).__name__})"))
         if method is None:
             return self._dump(xmlrpc.client.Fault(INVALID_REQUEST, "not an XML-RPC method call"))

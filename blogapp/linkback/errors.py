@@ -9,6 +9,9 @@ TARGET_INVALID = 0x0021  # 33: the target exists but cannot receive pings
 ALREADY_REGISTERED = 0x0030  # 48
 ACCESS_DENIED = 0x0031  # 49: rate limited, blocked, or too busy
 UPSTREAM_ERROR = 0x0032  # 50: we could not store it
+# XML-RPC's "invalid method parameters": a source or target URI with a NUL or over 2,000
+# characters (``urls.url_problem``). Trackback and Webmention answer it with their own errors.
+INVALID_PARAMS = -32602
 
 
 class LinkbackError(Exception):

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from .errors import ACCESS_DENIED, GENERIC, SOURCE_NOT_FOUND, UPSTREAM_ERROR, LinkbackError
+from .errors import ACCESS_DENIED, GENERIC, INVALID_PARAMS, SOURCE_NOT_FOUND, UPSTREAM_ERROR, LinkbackError
 from .fetch import FetchError, GuardedFetcher
-from .urls import SiteMatcher, TargetLinks, is_http_url, source_key
+from .urls import SiteMatcher, TargetLinks, is_http_url, source_key, url_problem
 from .verify import cap, read_page, squash
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,9 @@ class Receiver:
 
     def receive(self, mention: Mention) -> Outcome:
         """Check, claim, verify, record. Raises ``LinkbackError`` with the pingback fault code."""
+        for url, name in ((mention.source, "source URI"), (mention.target, "target URI")):
+            if problem := url_problem(url, name):
+                raise LinkbackError(INVALID_PARAMS, problem)
         if not is_http_url(mention.source):
             raise LinkbackError(SOURCE_NOT_FOUND, "The source URI is not an http or https URL.")
         # 1. CPU to spare, and a slot for the one outgoing fetch, first: past either limit we say no

@@ -4,7 +4,23 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
+from ..validation import contains_nul
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# The longest source or target URL we take (the LinkbackLog and Comment columns hold 2,000).
+MAX_URL_LENGTH = 2000
+
+
+def url_problem(url: str, name: str) -> str | None:
+    """Why ``url`` (a linkback's source or target, called ``name``) cannot be taken, or None.
+
+    The one check every linkback protocol makes before a URL reaches a lookup or a column.
+    """
+    if contains_nul(url):
+        return f"The {name} contains a NUL character (%00)."
+    if len(url) > MAX_URL_LENGTH:
+        return f"The {name} is longer than {MAX_URL_LENGTH:,} characters."
+    return None
 
 
 def is_http_url(value: str) -> bool:
