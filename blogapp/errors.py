@@ -1,5 +1,5 @@
 """Every error gets a page of the theme; none shows a traceback."""
-from flask import Flask, redirect, render_template, request
+from flask import Flask, abort, redirect, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,7 +28,7 @@ def render_error(code: int, message: str | None = None):
 
 def not_found(error):
     """A 404 may be an old address of an imported post or page: send the reader on (301)."""
-    if request.method in ("GET", "HEAD"):
+    if request.method in ("GET", "HEAD") and "\x00" not in request.path:
         try:
             target = legacy.new_address(legacy.by_path(request.path))
         except SQLAlchemyError:
@@ -37,6 +37,15 @@ def not_found(error):
         if target is not None:
             return redirect(target, 301)
     return render_error(404)
+
+
+def refuse_nul_in_the_address():
+    """A NUL (``%00``) in the path or the query is in no address of ours, and PostgreSQL cannot
+    even compare text holding one: 404 for a path, 400 for a query, before any view looks it up."""
+    if "\x00" in request.path:
+        abort(404)
+    if any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
+        abort(400)
 
 
 def refuse_oversized_bodies():
@@ -61,6 +70,7 @@ def too_large(error):
 
 def init_app(app: Flask) -> None:
     app.before_request_funcs.setdefault(None, []).insert(0, refuse_oversized_bodies)
+    app.before_request_funcs[None].insert(0, refuse_nul_in_the_address)
     app.register_error_handler(413, too_large)
     for code in MESSAGES:
         if code not in (404, 413, 500):

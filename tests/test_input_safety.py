@@ -303,3 +303,17 @@ def test_pingback_with_a_long_url_is_invalid_params(app, live_server, post, unch
 def test_get_pingbacks_of_a_long_url_is_invalid_params(live_server, post, unchanged):
     answer = call(live_server, "pingback.extensions.getPingbacks", post[2] + "?" + "x" * 2000)
     assert (answer.faultCode, answer.faultString) == (-32602, "The url is longer than 2,000 characters.")
+
+
+@pytest.mark.parametrize("url, status", [
+    ("/2026/11/30/a%00b/", 404), ("/a%00b/", 404), ("/category/a%00b/", 404), ("/tag/a%00b/", 404),
+    ("/2026/11/30/a%00b/feed/", 404), ("/webmention/a%00b", 404), ("/archives/%00/", 404),
+    ("/?p=1%00", 400), ("/admin/login?next=%00", 400), ("/page/2/?after=%00", 400),
+])
+def test_a_nul_in_the_address_is_no_page_of_ours(client, post, unchanged, url, status):
+    assert client.get(url).status_code == status
+
+
+def test_a_nul_in_an_admin_filter_is_refused(admin_client, unchanged):
+    assert admin_client.get("/admin/comments?status=%00").status_code == 400
+    assert admin_client.get("/admin/posts?status=pub%00lished").status_code == 400
