@@ -204,12 +204,13 @@ MALFORMED = [
     "after=20250310T090000.000000Z-4", "after=20250310T090000Z-04", "after=20250310T090000Z-0",
     "after=20250310T090000Z-2147483648", "after=20250310T090000Z-99999999999999999999999999",
     "after=99999999999999999999T999999Z-1", "after=00000101T000000Z-1", "after=20250310T090000Z--4",
-    "after=20250310T090000Z-4%0A", "after=%00", "after=%FF%FE", "after=%D9%A2%D9%A0", "after[]=1",
+    "after=20250310T090000Z-4%0A", "after=%FF%FE", "after=%D9%A2%D9%A0", "after[]=1",
     "after=20250310T090000Z-4&before=20250310T090000Z-4", "after=20250310T090000Z-4&after=20250310T090000Z-4",
     "after=" + "9" * 5000, "before=-1", "after=1.5e300", "after=NaN", "after=[1,2]", "after={}",
 ]
 
 
+# (A NUL, "after=%00", is refused as a bad request like anywhere in an address: tests/test_input_safety.py.)
 @pytest.mark.parametrize("query", MALFORMED)
 def test_a_malformed_cursor_pages_by_number(client, posts, query):
     page = read(client, f"/page/3/?{query}")
