@@ -21,7 +21,7 @@ from sqlalchemy import select
 from blogapp.extensions import db
 from blogapp.models import Comment, User
 from blogapp.validation import NUL_MESSAGE
-from conftest import csrf_token
+from conftest import SITE_URL, csrf_token
 from helpers import add_comment, make_post
 
 SITE = "http://blog.test"
@@ -317,3 +317,15 @@ def test_a_nul_in_the_address_is_no_page_of_ours(client, post, unchanged, url, s
 def test_a_nul_in_an_admin_filter_is_refused(admin_client, unchanged):
     assert admin_client.get("/admin/comments?status=%00").status_code == 400
     assert admin_client.get("/admin/posts?status=pub%00lished").status_code == 400
+
+
+def test_a_trackback_to_a_permalink_with_a_wrong_date_is_refused(client, post, unchanged):
+    right = post[1]
+    parts = right.strip("/").split("/")
+    wrong_day = "01" if parts[2] != "01" else "02"
+    wrong = "/" + "/".join([parts[0], parts[1], wrong_day, parts[3]]) + "/trackback/"
+    response = client.post(wrong, data="url=http%3A%2F%2F127.0.0.1%3A9%2Fpage", content_type=FORM)
+    root = BeautifulSoup(response.get_data(as_text=True), "xml")
+    assert root.find("error").get_text() == "1"
+    assert root.find("message").get_text() == (
+        f"There is no post at this address; this post's trackback address is {SITE_URL}{right}trackback/")

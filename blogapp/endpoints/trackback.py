@@ -16,7 +16,7 @@ from ..linkback.errors import LinkbackError
 from ..linkback.receive import Mention
 from ..linkback.verify import NOT_XML
 from ..models import Post
-from ..templating import permalink, post_path
+from ..templating import absolute_url, permalink, post_path
 from ..validation import contains_nul
 from . import bp
 
@@ -108,6 +108,11 @@ def trackback(year: int, month: int, day: int, slug: str):
         return trackback_response(str(exc))
     if post is None or not post.is_published:
         return trackback_response("There is no post at this address.")
+    right = post_path(post) + "trackback/"
+    if request.script_root + request.path != right:
+        # Another date than the post's: the address is not the post's, as for readers (who are
+        # redirected); a POST is not redirected, so the sender is told the right address.
+        return trackback_response(f"There is no post at this address; this post's trackback address is {absolute_url(right)}")
     if not fields.get("url"):
         return trackback_response("The url field is required.")
     mention = Mention(
