@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from .extensions import db
 from .models import ImportedItem, LegacyPath, Page, Post
+from .validation import BIGINT_MAX, parse_id
 
 
 def legacy_key(path: str) -> str:
@@ -21,11 +22,7 @@ def legacy_key(path: str) -> str:
 
 def _as_id(value: str | None) -> int | None:
     """An id as WordPress writes one in a link: ASCII digits (not "١", "１" or "0_1")."""
-    value = (value or "").strip()
-    if not (value.isascii() and value.isdigit()):
-        return None
-    number = int(value)
-    return number if 0 < number < 2**63 else None
+    return parse_id(value or "", maximum=BIGINT_MAX - 1)
 
 
 def by_query(args: Mapping[str, str]) -> Post | Page | None:

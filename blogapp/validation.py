@@ -11,23 +11,24 @@ NUL = "\x00"
 NUL_MESSAGE = "This field cannot contain a NUL character (%00)."
 # The largest id an Integer column holds (PostgreSQL); bigger ones make SQLite raise OverflowError.
 MAX_ID = 2**31 - 1
+BIGINT_MAX = 2**63 - 1  # what a BIGINT column holds (an imported site's ids)
 
 
 def contains_nul(value: object) -> bool:
     return isinstance(value, str) and NUL in value
 
 
-def parse_id(value: object) -> int | None:
-    """``value`` as a row id (1 to ``MAX_ID``, written in ASCII digits), else None."""
+def parse_id(value: object, *, maximum: int = MAX_ID) -> int | None:
+    """``value`` as a row id (1 to ``maximum``, written in ASCII digits), else None."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value if 1 <= value <= MAX_ID else None
+        return value if 1 <= value <= maximum else None
     if not isinstance(value, str):
         return None
     value = value.strip()
-    if not (value.isascii() and value.isdigit()) or len(value) > 10:
+    if not (value.isascii() and value.isdigit()) or len(value) > len(str(maximum)):
         return None
     number = int(value)
-    return number if 1 <= number <= MAX_ID else None
+    return number if 1 <= number <= maximum else None
 
 
 class RefusesNul:

@@ -9,10 +9,9 @@ posts are recorded as already told, because the old site told them years ago.
 """
 from __future__ import annotations
 
-import html as html_module
 import json
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,9 +46,9 @@ from ..models import (
     post_tags,
     utcnow,
 )
-from ..text import render_post, safe_http_url, sanitize_comment_html, slugify
+from ..text import html_to_text, render_post, safe_http_url, sanitize_comment_html, slugify
 from . import wpcontent
-from .read import Author, Channel, Item, ItemComment, Term, WxrError, WxrReader, plain_text, scan_creators
+from .read import Author, Channel, Item, ItemComment, Term, WxrError, WxrReader, scan_creators
 
 # A batch ends after this many items or comments, whichever comes first: big enough that a
 # statement carries many rows, small enough that a batch's memory stays small.
@@ -354,8 +353,8 @@ class WxrImporter:
     def _take_item(self, item: Item) -> None:
         if item.post_type == "attachment":
             self.attachments[item.post_id] = wpcontent.Attachment(
-                id=item.post_id, url=item.attachment_url or item.guid, title=plain_text(item.title),
-                caption=plain_text(item.excerpt), parent_id=item.parent or None)
+                id=item.post_id, url=item.attachment_url or item.guid, title=html_to_text(item.title),
+                caption=html_to_text(item.excerpt), parent_id=item.parent or None)
             self._skip(item, "attachments, not downloaded: their URLs stay in the posts")
             return
         if item.post_type not in ("post", "page"):
@@ -542,7 +541,7 @@ class WxrImporter:
             if item.status not in PUBLIC_STATUSES | PRIVATE_STATUSES | KNOWN_DRAFT_STATUSES:
                 self.summary.unknown_statuses[item.status or "(none)"] += 1
             created = item.post_date_gmt or item.pub_date or item.post_date or utcnow()
-            slug = unique_page_slug(item.slug or plain_text(item.title) or "page")
+            slug = unique_page_slug(item.slug or html_to_text(item.title) or "page")
             row = {
                 "title": _title(item), "slug": slug, "body": body,
                 "body_format": body_format, "body_html": body_html, "status": status.value,
@@ -567,7 +566,7 @@ class WxrImporter:
                 self.galleries[i] = (kind, local_id, item)
 
     def _unique_slugs(self, batch: list[_Pending], model) -> list[str]:
-        wanted = [slugify(p.item.slug and unquote(p.item.slug) or plain_text(p.item.title)) or "post" for p in batch]
+        wanted = [slugify(p.item.slug and unquote(p.item.slug) or html_to_text(p.item.title)) or "post" for p in batch]
         wanted = [w[:180] for w in wanted]
         taken = set(db.session.scalars(select(model.slug).where(model.slug.in_(set(wanted)))))
         out = []
@@ -604,7 +603,7 @@ class WxrImporter:
 
     def _term_id(self, taxonomy: str, slug: str, name: str) -> int:
         model = Category if taxonomy == "category" else Tag
-        name = plain_text(name)[:120] or slug or "term"
+        name = html_to_text(name)[:120] or slug or "term"
         slug = slugify(unquote(slug or "") or name, max_length=model.slug.type.length - 10) or "term"
         key = (taxonomy, slug)
         if key in self.term_ids:
@@ -847,7 +846,7 @@ class WxrImporter:
             html = sanitize_comment_html(wpcontent.autop(wpcontent.texturize(content)))
         return {
             "post_id": post_id, "parent_id": None, "kind": kind.value, "status": status.value,
-            "previous_status": previous, "author_name": plain_text(c.author)[:250],
+            "previous_status": previous, "author_name": html_to_text(c.author)[:250],
             "author_email": c.author_email[:254], "author_url": author_url[:2000],
             "source_url": source_url[:2000] if source_url else None,
             "source_key": source_key(source_url)[:2000] if source_url else None,
@@ -873,9 +872,6 @@ class WxrImporter:
         self.galleries.clear()
 
 
-_TAG = re.compile(r"<[^>]*>")
-
-
 def _ours(item: Item) -> bool:
     """An item of our own export: its text is ours already, not WordPress's to render."""
     return bool(item.meta.get(META_MARKDOWN) or item.meta.get(META_HTML))
@@ -883,7 +879,7 @@ def _ours(item: Item) -> bool:
 
 def _title(item: Item) -> str:
     """The title as a reader saw it: WordPress shows titles with curly quotes and dashes."""
-    title = plain_text(item.title)
+    title = html_to_text(item.title)
     if not _ours(item):
         title = wpcontent.texturize_text(title)
     return title[:300] or "(no title)"
@@ -892,8 +888,7 @@ def _title(item: Item) -> str:
 def html_as_text(value: str) -> str:
     """WordPress's HTML of a linkback's or a post's excerpt as text: tags dropped, entities decoded,
     paragraphs kept."""
-    paragraphs = re.split(r"\n\s*\n", _TAG.sub("", value or ""))
-    return "\n\n".join(p for p in (" ".join(html_module.unescape(p).split()) for p in paragraphs) if p)
+    return "\n\n".join(text for text in map(html_to_text, re.split(r"\n\s*\n", value or "")) if text)
 
 
 def _insert(model, rows: list[dict], *, returning: bool = False) -> list[int]:

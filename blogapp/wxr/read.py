@@ -8,7 +8,6 @@ fetched from the network either way.
 """
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from email.utils import parsedate_to_datetime
 from typing import BinaryIO
 
 from lxml import etree
+
+from ..validation import BIGINT_MAX, parse_id
 
 WP_NAMESPACE_PREFIX = "http://wordpress.org/export/"  # then 1.0/, 1.1/ or 1.2/
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
@@ -139,17 +140,10 @@ def _text(element) -> str:
     return element.text or ""
 
 
-MAX_ID = 2**63 - 1  # what a database's BIGINT holds
-
-
 def _int(value: str, default: int = 0) -> int:
-    """A whole number as WordPress writes one (ASCII digits); anything else, or one no database
+    """An id or count as WordPress writes one (ASCII digits); anything else, or one no BIGINT
     column could hold, is ``default``."""
-    value = (value or "").strip()
-    if not (value.isascii() and value.isdigit()):
-        return default
-    number = int(value)
-    return number if number <= MAX_ID else default
+    return parse_id(value, maximum=BIGINT_MAX) or default
 
 
 def parse_wp_date(value: str) -> datetime | None:
@@ -445,9 +439,3 @@ def _comment(element) -> ItemComment:
             if key:
                 comment.meta[key] = meta_value
     return comment
-
-
-def plain_text(value: str) -> str:
-    """A title or name as WordPress stores it (entities, sometimes tags) as plain text."""
-    value = re.sub(r"<[^>]*>", "", value or "")
-    return " ".join(html.unescape(value).split())
