@@ -34,3 +34,9 @@ def post_worker_init(worker):
     # A thread doing CPU work (reading a pingback's source) hands the GIL on every millisecond
     # rather than every five, so a reader's request is not kept waiting behind it.
     sys.setswitchinterval(0.001)
+    # Take up at once what a dead process left (jobs whose lease expired), not at the first request.
+    app = getattr(worker, "wsgi", None)
+    if hasattr(app, "extensions") and "jobs" in app.extensions:
+        from blogapp import jobs
+
+        jobs.start(app)

@@ -83,6 +83,8 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     app.register_blueprint(admin.bp, url_prefix="/admin")
     cli.init_app(app)
 
+    app.wsgi_app = jobs.StartOnFirstRequest(app, app.wsgi_app)
+
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     if not app.debug and not app.testing:

@@ -210,6 +210,12 @@ def init_app(app: Flask) -> None:
             click.echo("Jobs run inside the web process (JOBS_BACKEND is thread): there is nothing to run here.")
             return
         click.echo(f"Working on RQ queue {runner.queue.name!r}" + (" until it is empty." if burst else "; Ctrl+C stops."))
+        # The jobs of processes that died (their leases expired) run again: now, and, while this
+        # worker runs, at every sweep (JOBS_SWEEP_SECONDS).
+        if burst:
+            jobs.sweep(current_app._get_current_object())
+        else:
+            jobs.start()
         runner.worker(name=name).work(burst=burst, with_scheduler=True, logging_level="INFO")
 
     @command("import-wxr")

@@ -52,6 +52,13 @@ DEFAULTS: dict[str, object] = {
     "LINKBACK_BODY_LIMIT": 65536,  # bytes of a pingback or trackback request we read
     "LINKBACK_RATE_LIMIT": "20 per minute;200 per hour",  # per client IP
     "LINKBACK_SOURCE_RATE_LIMIT": "10 per minute;100 per hour",  # per source host
+    # Past the rates above, the CPU share or the in-flight cap, a linkback is not refused: it is
+    # accepted ("verification continues") and verified later by a job, at the budgeted rate.
+    # What a flood can leave waiting is bounded by these caps on pending verifications; past
+    # one, fault 49 (Webmention: 429) at once.
+    "LINKBACK_PENDING_PER_HOST": 200,  # per source host
+    "LINKBACK_PENDING_PER_IP": 200,  # per client IP
+    "LINKBACK_PENDING_TOTAL": 2000,  # in all
     # Advertise and accept Webmentions (off: only pingbacks and trackbacks are taken).
     "WEBMENTION_ENABLED": True,
     # Sending: tell the pages our posts link to (each post also has its own switch).
@@ -73,6 +80,10 @@ DEFAULTS: dict[str, object] = {
     "JOBS_MAX_ATTEMPTS": 5,  # runs of a job, the first included, before a transient failure is final
     "JOBS_BACKOFF_BASE": 2.0,  # seconds before the first retry; doubled for each later one
     "JOBS_BACKOFF_MAX": 300.0,  # the longest wait between two attempts
+    # A running job's process renews its lease every third of this; a lease left to expire (the
+    # process died) makes the job run again, found by a sweep every JOBS_SWEEP_SECONDS.
+    "JOBS_LEASE_SECONDS": 30.0,
+    "JOBS_SWEEP_SECONDS": 10.0,
     # The largest request body any form may send, in bytes; larger ones are answered 413 unread.
     # (The WXR upload below raises it for that one view.)
     "MAX_CONTENT_LENGTH": 1024 * 1024,

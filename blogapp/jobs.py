@@ -28,6 +28,21 @@ Back ends (``JOBS_BACKEND``; "auto" is "rq" when ``REDIS_URL`` is set, else "thr
 
 Before each attempt the record is claimed in one UPDATE (queued|retrying -> running), so an
 attempt runs once even when two workers see the same job.
+
+A running job holds a lease (``lease_owner``, ``lease_expires_at``) that a thread of its process
+renews every third of ``JOBS_LEASE_SECONDS``. A process that dies (``kill -9``, a crash, a
+reboot) stops renewing; every ``JOBS_SWEEP_SECONDS`` each running back end (the web process's job
+thread, the RQ worker, and the web processes with RQ) looks for expired leases and runs those jobs
+again, with no admin action, so a restarted process or a new worker finishes them within a lease
+and a sweep (40 s with the defaults). Tasks are therefore written to be idempotent. A job whose
+process died on its last attempt fails, and its task's ``on_give_up`` hook ends what it held.
+
+A task may also raise ``Postpone(seconds)``: not now (a budget is spent), try again later, and
+this run does not count as an attempt.
+
+``prepare()`` adds a job's record to the caller's own transaction, so the job is durable exactly
+when the caller's writes are (a linkback's claim and the job that verifies it); ``submit()`` then
+hands it to the back end, or ``run_here()`` runs it in the calling thread under a lease.
 """
 from __future__ import annotations
 
@@ -36,7 +51,10 @@ import itertools
 import json
 import logging
 import math
+import os
 import re
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -45,7 +63,7 @@ from typing import NamedTuple
 
 import requests
 from flask import Flask, current_app, has_app_context
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .extensions import db
@@ -55,6 +73,7 @@ from .templating import site_request_context
 log = logging.getLogger(__name__)
 
 TASKS: dict[str, Callable] = {}
+GIVE_UP: dict[str, Callable] = {}
 BACKENDS = ("auto", "thread", "rq")
 _PENDING = (JobStatus.QUEUED.value, JobStatus.RETRYING.value)
 _ACTIVE = tuple(s.value for s in ACTIVE_JOB_STATUSES)
@@ -63,17 +82,32 @@ _ACTIVE = tuple(s.value for s in ACTIVE_JOB_STATUSES)
 # ---------------------------------------------------------------- tasks and failures
 
 
-def task(name: str) -> Callable[[Callable], Callable]:
-    """Register ``fn(*args, **kwargs)`` as the task ``name``; the function is returned unchanged."""
+def task(name: str, *, on_give_up: Callable | None = None) -> Callable[[Callable], Callable]:
+    """Register ``fn(*args, **kwargs)`` as the task ``name``; the function is returned unchanged.
+
+    ``on_give_up(*args, **kwargs)``, if given, is called (in an app context, its writes committed)
+    when the job's process died during its last attempt: the task never ended, so the hook ends
+    what it held (a claim, a "verifying" status).
+    """
 
     def register(fn: Callable) -> Callable:
         existing = TASKS.get(name)
         if existing is not None and (existing.__module__, existing.__qualname__) != (fn.__module__, fn.__qualname__):
             raise ValueError(f"task {name!r} is already registered to {existing.__module__}.{existing.__qualname__}")
         TASKS[name] = fn
+        if on_give_up is not None:
+            GIVE_UP[name] = on_give_up
         return fn
 
     return register
+
+
+class Postpone(Exception):
+    """Raised by a task: not now, run me again in ``delay`` seconds; this run is not an attempt."""
+
+    def __init__(self, delay: float, reason: str = "postponed"):
+        super().__init__(reason)
+        self.delay = max(0.0, float(delay))
 
 
 class TransientJobError(Exception):
@@ -122,6 +156,7 @@ def init_app(app: Flask) -> None:
         app.extensions["jobs"] = RQBackend(app)
     else:
         app.extensions["jobs"] = ThreadBackend(app)
+    app.extensions["job_leases"] = Leases(app)
 
 
 def backend(app: Flask | None = None) -> ThreadBackend | RQBackend:
@@ -130,6 +165,13 @@ def backend(app: Flask | None = None) -> ThreadBackend | RQBackend:
         return app.extensions["jobs"]
     except KeyError:
         raise RuntimeError("blogapp.jobs.init_app(app) was not called") from None
+
+
+def start(app: Flask | None = None) -> None:
+    """Start this process's part of the back end now: the job thread (thread), or the sweeper that
+    runs again the jobs of dead processes (rq). Called on the first request, by ``flask worker``
+    and by gunicorn's worker init; later calls do nothing."""
+    backend(app).start()
 
 
 def enqueue(name: str, *args, key: str | None = None, delay: float = 0.0, **kwargs) -> JobRecord:
@@ -141,19 +183,11 @@ def enqueue(name: str, *args, key: str | None = None, delay: float = 0.0, **kwar
     due (``key`` and ``delay`` are never passed to the task). If the back end refuses the job
     (Redis down), the record is returned failed.
     """
-    if name not in TASKS:
-        raise KeyError(f"no task named {name!r}")
-    if key is not None and not 0 < len(key) <= 255:
-        raise ValueError("a job key has 1 to 255 characters")
-    payload = json.dumps({"args": list(args), "kwargs": kwargs})
-    runner = backend()
+    backend()
     db.session.commit()
     if key is not None and (existing := _active_with_key(key)) is not None:
         return existing
-    delay = max(0.0, float(delay))
-    record = JobRecord(name=name, key=key, args=payload, status=JobStatus.QUEUED.value,
-                       next_attempt_at=utcnow() + timedelta(seconds=delay))
-    db.session.add(record)
+    record = prepare(name, *args, key=key, delay=delay, **kwargs)
     try:
         db.session.commit()
     except IntegrityError:  # another process enqueued the same key just now
@@ -162,15 +196,59 @@ def enqueue(name: str, *args, key: str | None = None, delay: float = 0.0, **kwar
         if existing is None:
             raise
         return existing
+    submit(record)
+    return record
+
+
+def prepare(name: str, *args, key: str | None = None, delay: float = 0.0, run_here: bool = False,
+            **kwargs) -> JobRecord:
+    """Add a job's record to the current session, uncommitted: it becomes durable with the
+    caller's own writes, in the same commit. After that commit, ``submit(record)`` queues it, or,
+    with ``run_here``, ``run_here(record)`` runs it in the calling thread (the record is created
+    running, under a lease of this process, so no other process takes it while it lives)."""
+    if name not in TASKS:
+        raise KeyError(f"no task named {name!r}")
+    if key is not None and not 0 < len(key) <= 255:
+        raise ValueError("a job key has 1 to 255 characters")
+    payload = json.dumps({"args": list(args), "kwargs": kwargs})
+    delay = max(0.0, float(delay))
+    if run_here:
+        leases = _leases()
+        owner = leases.new_owner()
+        record = JobRecord(name=name, key=key, args=payload, status=JobStatus.RUNNING.value, attempts=1,
+                           lease_owner=owner, lease_expires_at=leases.expiry())
+        leases.hold(owner)  # renewed from now: the caller commits it in a moment
+    else:
+        record = JobRecord(name=name, key=key, args=payload, status=JobStatus.QUEUED.value,
+                           next_attempt_at=utcnow() + timedelta(seconds=delay))
+    db.session.add(record)
+    return record
+
+
+def submit(record: JobRecord) -> None:
+    """Hand a committed, queued record to the back end; if it refuses (Redis down), the record fails."""
+    delay = max(0.0, (record.next_attempt_at - utcnow()).total_seconds()) if record.next_attempt_at else 0.0
+    record_id, name = record.id, record.name
     try:
-        runner.submit(record.id, attempt=1, delay=delay)
+        backend().submit(record_id, attempt=1, delay=delay)
     except Exception as exc:
-        log.exception("job %s (%s) could not be queued", record.id, name)
+        log.exception("job %s (%s) could not be queued", record_id, name)
+        record = db.session.get(JobRecord, record_id)
         record.status = JobStatus.FAILED.value
         record.last_error = f"could not be queued: {_describe(exc)}"
         record.finished_at = utcnow()
         db.session.commit()
-    return record
+
+
+def run_here(record: JobRecord):
+    """Run a committed record made by ``prepare(..., run_here=True)`` in this thread (needs an app
+    context) and return what the task returned (None if it failed). A retry or a postponement it
+    asks for goes to the back end like any other."""
+    record_id, owner = record.id, record.lease_owner
+    retry, result = _execute(record_id, owner, here=True)
+    if retry is not None:
+        backend().submit(record_id, retry.attempt, retry.delay, fresh=retry.postponed)
+    return result
 
 
 def wait_idle(timeout: float = 10.0, app: Flask | None = None) -> bool:
@@ -180,7 +258,9 @@ def wait_idle(timeout: float = 10.0, app: Flask | None = None) -> bool:
 
 def shutdown(app: Flask | None = None, timeout: float = 10.0) -> None:
     """Stop taking jobs; the one running is finished, waiting ones stay queued in the database."""
+    app = app or current_app
     backend(app).shutdown(timeout)
+    app.extensions["job_leases"].stop()
 
 
 def _active_with_key(key: str) -> JobRecord | None:
@@ -191,17 +271,152 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:4000]
 
 
+# ---------------------------------------------------------------- leases
+
+
+class Leases:
+    """The leases this process holds on running jobs, all renewed by one thread."""
+
+    THREAD_NAME = "blogapp-job-leases"
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    @property
+    def seconds(self) -> float:
+        return float(self.app.config["JOBS_LEASE_SECONDS"])
+
+    def expiry(self) -> datetime:
+        return utcnow() + timedelta(seconds=self.seconds)
+
+    @staticmethod
+    def new_owner() -> str:
+        """Unique per attempt; says which process holds it (host and pid), for whoever reads the table."""
+        return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(6)}"
+
+    def hold(self, owner: str) -> None:
+        with self._lock:
+            self._held.add(owner)
+            forked = self._pid != os.getpid()  # a thread does not survive a fork: start one here
+            if self._thread is None or forked or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._stop = threading.Event()
+                self._thread = threading.Thread(target=self._renew, args=(self._stop,), name=self.THREAD_NAME,
+                                                daemon=True)
+                self._thread.start()
+
+    def release(self, owner: str) -> None:
+        with self._lock:
+            self._held.discard(owner)
+
+    def _renew(self, stop: threading.Event) -> None:
+        while not stop.wait(self.seconds / 3):
+            with self._lock:
+                owners = list(self._held)
+            if not owners:
+                continue
+            try:
+                with self.app.app_context():
+                    db.session.execute(
+                        update(JobRecord)
+                        .where(JobRecord.lease_owner.in_(owners), JobRecord.status == JobStatus.RUNNING.value)
+                        .values(lease_expires_at=self.expiry())
+                    )
+                    db.session.commit()
+            except Exception:  # the database is away for a moment: the next round tries again
+                log.warning("could not renew the leases of running jobs", exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _leases(app: Flask | None = None) -> Leases:
+    return (app or current_app).extensions["job_leases"]
+
+
+def sweep(app: Flask) -> list[int]:
+    """Run again the jobs whose process died: running, with a lease left to expire. Returns their ids.
+
+    Each is taken back in one conditional UPDATE (running, same owner), so of several processes
+    sweeping at once one wins. A job past its last attempt fails instead, and its task's
+    ``on_give_up`` hook ends what it held.
+    """
+    config = app.config
+    lease = float(config["JOBS_LEASE_SECONDS"])
+    max_attempts = int(config["JOBS_MAX_ATTEMPTS"])
+    revived: list[tuple[int, int]] = []
+    with app.app_context():
+        now = utcnow()
+        expired = db.session.execute(
+            select(JobRecord.id, JobRecord.lease_owner, JobRecord.attempts, JobRecord.name, JobRecord.args).where(
+                JobRecord.status == JobStatus.RUNNING.value,
+                or_(JobRecord.lease_expires_at < now,
+                    # running before leases existed (an older release): by its last change
+                    and_(JobRecord.lease_expires_at.is_(None), JobRecord.updated_at < now - timedelta(seconds=lease))),
+            )
+        ).all()
+        for record_id, owner, attempts, name, args in expired:
+            final = attempts >= max_attempts
+            values = {"lease_owner": None, "lease_expires_at": None,
+                      "last_error": "the process running it stopped (its lease expired)"}
+            if final:
+                values.update(status=JobStatus.FAILED.value, finished_at=now)
+            else:
+                values.update(status=JobStatus.RETRYING.value, next_attempt_at=now)
+            same_owner = JobRecord.lease_owner == owner if owner is not None else JobRecord.lease_owner.is_(None)
+            won = db.session.execute(
+                update(JobRecord)
+                .where(JobRecord.id == record_id, JobRecord.status == JobStatus.RUNNING.value, same_owner)
+                .values(**values)
+            ).rowcount
+            db.session.commit()
+            if not won:
+                continue
+            if final:
+                log.error("job %s (%s): the process running its last attempt stopped; it failed", record_id, name)
+                _give_up(app, name, args)
+            else:
+                log.warning("job %s (%s): the process running it stopped; it runs again", record_id, name)
+                revived.append((record_id, attempts + 1))
+    for record_id, attempt in revived:
+        try:
+            backend(app).submit(record_id, attempt, 0.0)
+        except Exception:  # Redis away: the record waits, retrying, for the next sweep's pass over waiting jobs
+            log.exception("job %s could not be queued again", record_id)
+    return [record_id for record_id, _ in revived]
+
+
+def _give_up(app: Flask, name: str, args: str) -> None:
+    hook = GIVE_UP.get(name)
+    if hook is None:
+        return
+    try:
+        payload = json.loads(args)
+        with app.app_context(), site_request_context(app):
+            hook(*payload.get("args", []), **payload.get("kwargs", {}))
+            db.session.commit()
+    except Exception:
+        log.exception("ending what the job %s held failed", name)
+
+
 # ---------------------------------------------------------------- one attempt, any back end
 
 
 class Retry(NamedTuple):
     attempt: int  # the number of the next attempt
     delay: float  # seconds until it is due
+    postponed: bool = False  # asked for by the task (Postpone), not a failure
 
 
 class Attempt(NamedTuple):
     number: int  # 1 for the first run
     last: bool  # no retry follows a transient failure of this one
+    here: bool = False  # run by run_here in the thread that made it (someone is waiting), not by a back end
 
 
 _current = threading.local()
@@ -217,47 +432,95 @@ def run_job(record_id: int) -> Retry | None:
 
     The task's own database writes are committed together with the outcome.
     """
-    config = current_app.config
+    leases = _leases()
+    owner = leases.new_owner()
     claimed = db.session.execute(
         update(JobRecord)
         .where(JobRecord.id == record_id, JobRecord.status.in_(_PENDING))
         .values(status=JobStatus.RUNNING.value, attempts=JobRecord.attempts + 1, next_attempt_at=None,
-                updated_at=utcnow())
+                updated_at=utcnow(), lease_owner=owner, lease_expires_at=leases.expiry())
     ).rowcount
     db.session.commit()
     if not claimed:  # finished, running elsewhere, or deleted
         log.debug("job %s is not waiting to run; skipped", record_id)
         return None
-    record = db.session.get(JobRecord, record_id)
-    name = record.name
+    leases.hold(owner)
+    return _execute(record_id, owner)[0]
+
+
+def _execute(record_id: int, owner: str, here: bool = False) -> tuple[Retry | None, object]:
+    """The attempt itself, under the lease ``owner``; the outcome is written only while we hold it.
+    Returns the retry to schedule, if any, and what the task returned."""
+    config = current_app.config
+    leases = _leases()
     try:
-        fn = TASKS.get(name)
-        if fn is None:
-            raise LookupError(f"no task named {name!r} in this process")
-        payload = json.loads(record.args)
-        _current.attempt = Attempt(record.attempts, record.attempts >= int(config["JOBS_MAX_ATTEMPTS"]))
-        try:
-            result = fn(*payload.get("args", []), **payload.get("kwargs", {}))
-        finally:
-            _current.attempt = None
         record = db.session.get(JobRecord, record_id)
-        record.status = JobStatus.SUCCEEDED.value
-        record.result = None if result is None else json.dumps(result, default=str)
-        record.finished_at = utcnow()
-        db.session.commit()
-        return None
-    except Exception as exc:
-        db.session.rollback()
-        return _record_failure(record_id, exc, transient=is_transient(exc), config=config)
-    except BaseException as exc:  # SystemExit from a task: the job fails, the worker goes on
-        db.session.rollback()
-        _record_failure(record_id, exc, transient=False, config=config)
-        raise
+        name = record.name
+        try:
+            fn = TASKS.get(name)
+            if fn is None:
+                raise LookupError(f"no task named {name!r} in this process")
+            payload = json.loads(record.args)
+            _current.attempt = Attempt(record.attempts, record.attempts >= int(config["JOBS_MAX_ATTEMPTS"]), here)
+            try:
+                result = fn(*payload.get("args", []), **payload.get("kwargs", {}))
+            finally:
+                _current.attempt = None
+            done = db.session.execute(
+                update(JobRecord)
+                .where(JobRecord.id == record_id, JobRecord.lease_owner == owner)
+                .values(status=JobStatus.SUCCEEDED.value, finished_at=utcnow(), lease_owner=None,
+                        lease_expires_at=None, result=None if result is None else json.dumps(result, default=str))
+            ).rowcount
+            if not done:  # our lease expired and another process runs the job: its outcome stands
+                db.session.rollback()
+                log.warning("job %s (%s) lost its lease while running; its outcome is left to the new run",
+                            record_id, name)
+                return None, None
+            db.session.commit()
+            return None, result
+        except Postpone as postpone:
+            db.session.rollback()
+            return _postpone(record_id, owner, postpone), None
+        except Exception as exc:
+            db.session.rollback()
+            return _record_failure(record_id, owner, exc, transient=is_transient(exc), config=config), None
+        except BaseException as exc:  # SystemExit from a task: the job fails, the worker goes on
+            db.session.rollback()
+            _record_failure(record_id, owner, exc, transient=False, config=config)
+            raise
+    finally:
+        leases.release(owner)
 
 
-def _record_failure(record_id: int, exc: BaseException, *, transient: bool, config) -> Retry | None:
+def _held(record_id: int, owner: str) -> JobRecord | None:
     record = db.session.get(JobRecord, record_id)
+    if record is None or record.lease_owner != owner:
+        log.warning("job %s lost its lease while running; its outcome is left to the new run", record_id)
+        return None
+    return record
+
+
+def _postpone(record_id: int, owner: str, postpone: Postpone) -> Retry | None:
+    record = _held(record_id, owner)
+    if record is None:
+        return None
+    record.attempts -= 1  # not an attempt: the task did not try
+    record.status = (JobStatus.RETRYING if record.attempts else JobStatus.QUEUED).value
+    record.next_attempt_at = utcnow() + timedelta(seconds=postpone.delay)
+    record.lease_owner = record.lease_expires_at = None
+    attempt = record.attempts + 1
+    db.session.commit()
+    log.debug("job %s postponed %.2fs: %s", record_id, postpone.delay, postpone)
+    return Retry(attempt, postpone.delay, postponed=True)
+
+
+def _record_failure(record_id: int, owner: str, exc: BaseException, *, transient: bool, config) -> Retry | None:
+    record = _held(record_id, owner)
+    if record is None:
+        return None
     record.last_error = _describe(exc)
+    record.lease_owner = record.lease_expires_at = None
     if transient and record.attempts < int(config["JOBS_MAX_ATTEMPTS"]):
         delay = backoff_delay(record.attempts, config["JOBS_BACKOFF_BASE"], config["JOBS_BACKOFF_MAX"])
         record.status = JobStatus.RETRYING.value
@@ -279,11 +542,69 @@ def _run_in_app(app: Flask, record_id: int) -> Retry | None:
         return run_job(record_id)
 
 
+class StartOnFirstRequest:
+    """WSGI: start the process's job back end when the first request comes in (``flask run``,
+    gunicorn, any server), so a restarted web process takes up what a dead one left."""
+
+    def __init__(self, app: Flask, wsgi_app):
+        self.app, self.wsgi_app = app, wsgi_app
+        self.started = False
+
+    def __call__(self, environ, start_response):
+        if not self.started:
+            self.started = True
+            try:
+                start(self.app)
+            except Exception:
+                log.exception("the job back end could not be started")
+        return self.wsgi_app(environ, start_response)
+
+
+class Sweeper:
+    """A thread calling ``sweep(app)`` every ``JOBS_SWEEP_SECONDS`` (and ``also()`` after it)."""
+
+    THREAD_NAME = "blogapp-job-sweeper"
+
+    def __init__(self, app: Flask, also: Callable[[], None] | None = None, at_start: bool = True):
+        self.app, self.also, self.at_start = app, also, at_start
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._loop, name=self.THREAD_NAME, daemon=True)
+                self._thread.start()
+
+    def once(self) -> None:
+        try:
+            sweep(self.app)
+            if self.also is not None:
+                self.also()
+        except Exception:
+            log.warning("sweeping for the jobs of stopped processes failed", exc_info=True)
+
+    def _loop(self) -> None:
+        if self.at_start:
+            self.once()
+        while not self._stop.wait(float(self.app.config["JOBS_SWEEP_SECONDS"])):
+            self.once()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._lock:  # not between a thread's creation and its start
+            self._stop.set()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+
 # ---------------------------------------------------------------- back end 1: a thread
 
 
 class ThreadBackend:
-    """One daemon thread per app, started on the first enqueue, taking due jobs from a heap."""
+    """One daemon thread per app, started on the first request or enqueue, taking due jobs from a
+    heap; a sweeper beside it takes up what other processes left (expired leases, overdue jobs)."""
 
     name = "thread"
 
@@ -295,39 +616,65 @@ class ThreadBackend:
         self._busy = False
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._sweeper = Sweeper(app, also=self._take_up_overdue, at_start=False)  # _work sweeps first
 
-    def submit(self, record_id: int, attempt: int, delay: float = 0.0) -> None:
+    def start(self) -> None:
+        with self._cv:
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        if self._thread is None and not self._stopping:
+            self._busy = True  # until left-over jobs are taken up
+            self._thread = threading.Thread(target=self._work, name="blogapp-jobs", daemon=True)
+            self._thread.start()
+
+    def submit(self, record_id: int, attempt: int, delay: float = 0.0, fresh: bool = False) -> None:
         with self._cv:
             if self._stopping:
                 log.warning("job %s stays queued: the job thread is shut down", record_id)
                 return
             heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), record_id))
-            if self._thread is None:
-                self._busy = True  # until left-over jobs are taken up
-                self._thread = threading.Thread(target=self._work, name="blogapp-jobs", daemon=True)
-                self._thread.start()
+            self._start_locked()
             self._cv.notify_all()
 
     def _take_up_left_over(self) -> None:
         """Queue the jobs an earlier process left waiting; the claim keeps them from running twice."""
-        try:
-            with self.app.app_context():
-                rows = db.session.execute(
-                    select(JobRecord.id, JobRecord.next_attempt_at).where(JobRecord.status.in_(_PENDING))
-                ).all()
-        except Exception:
-            log.exception("could not look for waiting jobs")
-            rows = []
-        now, mono = utcnow(), time.monotonic()
+        self._take_up(grace=0.0)
         with self._cv:
-            for record_id, due in rows:
-                wait = max(0.0, (due - now).total_seconds()) if due else 0.0
-                heapq.heappush(self._heap, (mono + wait, next(self._seq), record_id))
             self._busy = False
             self._cv.notify_all()
 
+    def _take_up_overdue(self) -> None:
+        """Jobs overdue by a sweep's interval are in no live process's heap (their process died), or
+        their process is busy: either way, this one may run them."""
+        self._take_up(grace=float(self.app.config["JOBS_SWEEP_SECONDS"]))
+
+    def _take_up(self, grace: float) -> None:
+        try:
+            with self.app.app_context():
+                now = utcnow()
+                waiting = select(JobRecord.id, JobRecord.next_attempt_at).where(JobRecord.status.in_(_PENDING))
+                if grace:
+                    waiting = waiting.where(or_(JobRecord.next_attempt_at.is_(None),
+                                                JobRecord.next_attempt_at <= now - timedelta(seconds=grace)))
+                rows = db.session.execute(waiting).all()
+        except Exception:
+            log.exception("could not look for waiting jobs")
+            return
+        now, mono = utcnow(), time.monotonic()
+        with self._cv:
+            queued = {item[2] for item in self._heap}
+            for record_id, due in rows:
+                if record_id in queued:
+                    continue
+                wait = max(0.0, (due - now).total_seconds()) if due else 0.0
+                heapq.heappush(self._heap, (mono + wait, next(self._seq), record_id))
+            self._cv.notify_all()
+
     def _work(self) -> None:
+        sweep(self.app)  # a dead process's running jobs first: they go into the heap
         self._take_up_left_over()
+        self._sweeper.start()
         while True:
             with self._cv:
                 while True:
@@ -365,6 +712,7 @@ class ThreadBackend:
             self._stopping = True
             self._cv.notify_all()
             thread = self._thread
+        self._sweeper.stop(timeout)
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
@@ -386,14 +734,21 @@ class RQBackend:
         self.app = app
         self.connection = Redis.from_url(app.config["REDIS_URL"])
         self.queue = Queue(app.config["JOBS_QUEUE"], connection=self.connection)
+        self._sweeper = Sweeper(app)
+
+    def start(self) -> None:
+        self._sweeper.start()
 
     def job_id(self, record_id: int, attempt: int) -> str:
         return f"{re.sub(r'[^A-Za-z0-9_-]', '_', self.queue.name)}-{record_id}-{attempt}"
 
-    def submit(self, record_id: int, attempt: int, delay: float = 0.0) -> None:
+    def submit(self, record_id: int, attempt: int, delay: float = 0.0, fresh: bool = False) -> None:
+        """``fresh``: the attempt's number is already taken by the RQ job running now (a task that
+        postponed itself), so this one gets an id of its own."""
+        job_id = self.job_id(record_id, attempt) + (f"-{secrets.token_hex(4)}" if fresh else "")
         options = {
             "args": (record_id,),
-            "job_id": self.job_id(record_id, attempt),
+            "job_id": job_id,
             "description": f"blogapp job {record_id}, attempt {attempt}",
             "result_ttl": 0,  # the outcome is in the JobRecord
         }
@@ -421,6 +776,7 @@ class RQBackend:
             time.sleep(0.05)
 
     def shutdown(self, timeout: float = 10.0) -> None:
+        self._sweeper.stop(timeout)
         self.connection.close()
 
 
@@ -434,7 +790,7 @@ def run_rq_job(record_id: int) -> str:
     if retry is None:
         return "done"
     try:
-        rq_backend.submit(record_id, retry.attempt, retry.delay)
+        rq_backend.submit(record_id, retry.attempt, retry.delay, fresh=retry.postponed)
     except Exception as exc:
         with app.app_context():
             record = db.session.get(JobRecord, record_id)

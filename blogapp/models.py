@@ -342,13 +342,19 @@ class Tombstone(db.Model):
 class LinkbackLog(db.Model):
     """What became of each linkback we fetched a source for: the admin's view of verification."""
 
-    __table_args__ = (Index("ix_linkback_log_created", "created_at"),)
+    __table_args__ = (
+        Index("ix_linkback_log_created", "created_at"),
+        # The caps on pending verifications count these (per source host, per client IP, in all).
+        Index("ix_linkback_log_pending_host", "outcome", "source_host"),
+        Index("ix_linkback_log_pending_ip", "outcome", "client_ip"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     protocol: Mapped[str] = mapped_column(String(16))
     source_url: Mapped[str] = mapped_column(String(2000))
+    source_host: Mapped[str] = mapped_column(String(255), default="")
     target_url: Mapped[str] = mapped_column(String(2000))
     post_id: Mapped[int | None] = mapped_column(ForeignKey("post.id", ondelete="SET NULL"))
     comment_id: Mapped[int | None] = mapped_column(ForeignKey("comment.id", ondelete="SET NULL"))
@@ -468,10 +474,10 @@ class JobRecord(db.Model):
     # When the job is due (queued) or its next attempt is (retrying); empty once it runs or ends.
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_JOB_STATUSES
+    # While running: the process that runs it (``lease_owner``, unique per attempt) renews the
+    # lease; a lease left to expire means that process died, and the job is run again.
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class ContentVersion(db.Model):

@@ -24,6 +24,7 @@ from werkzeug.serving import make_server
 
 from blogapp import create_app
 from blogapp.extensions import db
+from blogapp.jobs import Leases, Sweeper
 from blogapp.models import User
 from blogapp.pagecache import VersionListener
 from blogapp.templating import site_request_context
@@ -301,12 +302,14 @@ def count_queries(app):
     """Count the SQL statements run inside the block: ``with count_queries(app) as q: ...; q[0]``.
 
     Every thread's (a live server answers in its own), but the page cache's version listener,
-    which on PostgreSQL re-reads the version every second on its own."""
+    which on PostgreSQL re-reads the version every second on its own, and the job back end's
+    own housekeeping (the job thread's start, the sweeper, lease renewals)."""
     counter = [0]
     engine = Engine  # every engine: the app's, and the page cache's version reader
+    background = {VersionListener.THREAD_NAME, "blogapp-jobs", Sweeper.THREAD_NAME, Leases.THREAD_NAME}
 
     def before(conn, cursor, statement, parameters, context, executemany):
-        if threading.current_thread().name == VersionListener.THREAD_NAME:
+        if threading.current_thread().name in background:
             return
         if not statement.lstrip().upper().startswith(("PRAGMA", "SAVEPOINT", "RELEASE")):
             counter[0] += 1

@@ -93,6 +93,32 @@ def noop(token):
     return _called(token)
 
 
+GAVE_UP: list[tuple] = []
+
+
+@jobs.task("test.held", on_give_up=lambda token: GAVE_UP.append(("held", token)))
+def held(token):
+    """What a dead process was running; when run again it just counts."""
+    return _called(token)
+
+
+@jobs.task("test.slow")
+def slow(token, seconds):
+    """Runs longer than its lease: the lease must be renewed, not taken over."""
+    _called(token)
+    time.sleep(seconds)
+    return "slept"
+
+
+@jobs.task("test.postponing")
+def postponing(token, times):
+    """Not now, ``times`` times (a budget is spent), then done."""
+    if len(CALLS.setdefault(f"{token}-postponed", [])) < times:
+        CALLS[f"{token}-postponed"].append(time.monotonic())
+        raise jobs.Postpone(BASE, "budget spent")
+    return _called(token)
+
+
 # ------------------------------------------------------------------ fixtures
 
 
@@ -390,6 +416,114 @@ def test_the_database_allows_one_unfinished_job_per_key(app, ctx):
         with pytest.raises(IntegrityError):
             db.session.commit()
         db.session.rollback()
+
+
+# ------------------------------------------------------------------ leases: a dead process's job runs again
+
+
+def dead_process_job(app, name, *args, attempts=1, expired=True) -> int:
+    """A job as a process left it when it was killed in the middle: running, its lease no longer
+    renewed (expired a moment ago) or still current (its process might be alive)."""
+    with app.app_context():
+        record = JobRecord(name=name, args=json.dumps({"args": list(args), "kwargs": {}}), status="running",
+                           attempts=attempts, lease_owner="host:4242:deadbeef",
+                           lease_expires_at=utcnow() + timedelta(seconds=-1 if expired else 60))
+        db.session.add(record)
+        db.session.commit()
+        return record.id
+
+
+def start(app, run, backend_name):
+    """What a restarted web process (thread) or a new worker (RQ) does first."""
+    if backend_name == "thread":
+        jobs.start(app)
+        run.drain()
+    else:
+        assert jobs.sweep(app)
+        run.step()  # one burst of a worker (not drain: the job still leased stays running)
+
+
+@both
+def test_a_job_whose_process_died_runs_again_with_no_one_asking(app, run, token, backend_name):
+    record_id = dead_process_job(app, "test.held", token)
+    current = dead_process_job(app, "test.held", token + "-alive", expired=False)
+    start(app, run, backend_name)
+    record = run.record(record_id)
+    assert (record.status, record.attempts, record.lease_owner) == ("succeeded", 2, None)
+    assert record.last_error == "the process running it stopped (its lease expired)"
+    assert len(CALLS[token]) == 1
+    # A lease still current belongs to a process that may be alive: left alone.
+    assert (run.record(current).status, CALLS.get(token + "-alive")) == ("running", None)
+
+
+@both
+def test_a_job_whose_process_died_on_its_last_attempt_fails_and_lets_go(app, run, token, backend_name):
+    record_id = dead_process_job(app, "test.held", token, attempts=3)  # JOBS_MAX_ATTEMPTS is 3 here
+    if backend_name == "thread":
+        jobs.start(app)
+        run.drain()
+    else:
+        assert jobs.sweep(app) == []
+    record = run.record(record_id)
+    assert (record.status, record.attempts) == ("failed", 3) and record.finished_at is not None
+    assert token not in CALLS  # never run a fourth time
+    assert ("held", token) in GAVE_UP  # the task's hook ended what it held
+
+
+def test_sweeping_processes_take_a_dead_job_once(app, run, token):
+    record_id = dead_process_job(app, "test.held", token)
+    barrier, taken = threading.Barrier(4), []
+
+    def sweep():
+        barrier.wait(5)
+        taken.append(jobs.sweep(app))
+
+    threads = [threading.Thread(target=sweep) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(taken) == [[], [], [], [record_id]]
+    run.drain()
+    assert len(CALLS[token]) == 1 and run.record(record_id).attempts == 2
+
+
+@pytest.mark.parametrize("config_overrides", [{"JOBS_BACKEND": "thread", "JOBS_LEASE_SECONDS": 0.3,
+                                               "JOBS_SWEEP_SECONDS": 0.05}])
+def test_a_running_job_keeps_its_lease_while_it_runs_longer_than_it(app, run, token):
+    record_id = enqueue(app, "test.slow", token, 1.2)  # four leases long, swept every 0.05 s
+    deadline = time.monotonic() + 5
+    while run.record(record_id).status != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    renewed = set()
+    while run.record(record_id).status == "running":
+        renewed.add(run.record(record_id).lease_expires_at)
+        assert not jobs.sweep(app)  # never taken from a live process
+        time.sleep(0.05)
+    record = run.record(record_id)
+    assert (record.status, record.attempts, record.lease_owner, record.lease_expires_at) == ("succeeded", 1, None, None)
+    assert len(CALLS[token]) == 1
+    assert len(renewed) >= 3  # renewed every third of the lease
+
+
+@both
+def test_a_postponed_job_runs_later_and_it_does_not_count_as_an_attempt(app, run, token):
+    record_id = enqueue(app, "test.postponing", token, 2)
+    run.drain()
+    record = run.record(record_id)
+    assert (record.status, record.attempts, json.loads(record.result)) == ("succeeded", 1, 1)
+    first, second = CALLS[f"{token}-postponed"]
+    assert second - first >= BASE and CALLS[token][0] - second >= BASE
+
+
+def test_the_defaults_take_up_a_dead_process_job_within_90_seconds():
+    """The promise of issue 11: a restarted web process, or a new worker, runs a job whose process
+    died within 90 s. The lease must run out (at most JOBS_LEASE_SECONDS after the last renewal),
+    then a sweep must come (every JOBS_SWEEP_SECONDS; a new process sweeps at once)."""
+    from blogapp.config import DEFAULTS
+
+    assert DEFAULTS["JOBS_LEASE_SECONDS"] + DEFAULTS["JOBS_SWEEP_SECONDS"] <= 60
 
 
 # ------------------------------------------------------------------ the in-process back end

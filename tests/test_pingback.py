@@ -24,9 +24,11 @@ import pytest
 from bs4 import BeautifulSoup
 from sqlalchemy import event, select, update
 
+from blogapp import jobs
+from blogapp.config import DEFAULTS
 from blogapp.extensions import db
 from blogapp.linkback.receive import CpuBudget
-from blogapp.models import BlockedDomain, Comment, CommentKind, LinkbackLog, save_site_settings
+from blogapp.models import BlockedDomain, Comment, CommentKind, JobRecord, LinkbackLog, save_site_settings
 from conftest import TEST_REDIS_URL, count_queries
 from helpers import add_comment, make_post, wait_for
 from netfence import Net
@@ -67,7 +69,9 @@ def rate_limits(request):
 
     # The linkback limits are counted by limits' storage directly, under its own key prefix.
     prefix = "blogapp-test-" + secrets.token_hex(4)
-    yield {**settings, "REDIS_URL": TEST_REDIS_URL, "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": prefix}}
+    # Jobs stay in the process (a queued verification runs without an RQ worker).
+    yield {**settings, "REDIS_URL": TEST_REDIS_URL, "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": prefix},
+           "JOBS_BACKEND": "thread"}
     with redis.Redis.from_url(TEST_REDIS_URL) as server:
         keys = server.keys(prefix + ":*")
         assert keys, "the limits were not counted in Redis"
@@ -509,82 +513,117 @@ def test_a_blocked_domain_does_not_block_its_lookalikes(live_server, source_site
     assert "registered" in ping(live_server, f"http://other.test:{source_site.port}/a", post[2])
 
 
+def verdicts() -> list[tuple[str, str]]:
+    """(source, status) of every stored linkback, in order."""
+    return [(r.source_url, r.status) for r in rows()]
+
+
 @pytest.mark.parametrize("rate_limits", [
     {"storage": storage, "RATELIMIT_ENABLED": True, "LINKBACK_RATE_LIMIT": "2 per minute",
      "LINKBACK_SOURCE_RATE_LIMIT": "100 per minute"} for storage in ("memory", "redis")
 ], ids=["memory", "redis"], indirect=True)
-def test_per_ip_rate_limit_is_fault_49(rate_limits, live_server, source_site, post):
+def test_past_the_per_ip_rate_a_pingback_is_queued_and_verified_later(rate_limits, app, live_server, source_site,
+                                                                      post):
+    """The rates pace verification; they do not turn an honest sender away (WordPress never
+    retries a fault other than 48, so a 49 would lose the pingback for good)."""
     post_id, path, target = post
     for name in ("/1", "/2", "/3"):
         source_site.page(name, linking_page(target))
-    ping(live_server, source_site.url + "/1", target)
-    ping(live_server, f"http://other.test:{source_site.port}/2", target)  # another source host: same sender
-    f = fault(live_server, source_site.url + "/3", target)
-    assert f.faultCode == 49 and "your address" in f.faultString
-    assert paths(source_site) == ["/1", "/2"]
-    assert len(rows()) == 2
+    assert "registered" in ping(live_server, source_site.url + "/1", target)
+    assert "registered" in ping(live_server, f"http://other.test:{source_site.port}/2", target)  # same sender
+    assert "verification continues" in ping(live_server, source_site.url + "/3", target)
+    [entry] = [e for e in logs() if e.source_url.endswith("/3")]
+    assert entry.message == "queued for verification"
+    assert jobs.wait_idle(10, app)
+    assert sorted(verdicts()) == sorted([(source_site.url + "/1", "approved"),
+                                         (f"http://other.test:{source_site.port}/2", "approved"),
+                                         (source_site.url + "/3", "approved")])
+    assert [(e.outcome, e.message) for e in logs()][-1] == ("accepted", "stored as approved")
 
 
 @pytest.mark.parametrize("rate_limits", [
     {"storage": storage, "RATELIMIT_ENABLED": True, "LINKBACK_RATE_LIMIT": "100 per minute",
-     "LINKBACK_SOURCE_RATE_LIMIT": "2 per minute"} for storage in ("memory", "redis")
+     "LINKBACK_SOURCE_RATE_LIMIT": "1 per minute", "LINKBACK_PENDING_PER_HOST": 2}
+    for storage in ("memory", "redis")
 ], ids=["memory", "redis"], indirect=True)
-def test_per_source_host_rate_limit_is_fault_49(rate_limits, live_server, source_site, post):
+def test_the_pending_cap_per_source_host_is_fault_49(rate_limits, app, live_server, source_site, post):
+    """Past its rate, a host's pingbacks wait in the queue, up to its cap of pending verifications;
+    past that, fault 49 at once, before any fetch. Another host has a cap of its own."""
     post_id, path, target = post
-    for name in ("/1", "/2", "/3", "/4"):
-        source_site.page(name, linking_page(target))
-    ping(live_server, source_site.url + "/1", target)
-    ping(live_server, source_site.url + "/2", target)
-    f = fault(live_server, source_site.url + "/3", target)
-    assert f.faultCode == 49 and "127.0.0.1" in f.faultString
-    # Another host is not limited by this one's count.
-    assert "registered" in ping(live_server, f"http://other.test:{source_site.port}/4", target)
-    assert paths(source_site) == ["/1", "/2", "/4"]
-    assert len(rows()) == 3
+    assert "registered" in ping(live_server, source_site.page("/1", linking_page(target)), target)
+    # Two slow pages: the queue's one job thread is busy with the first while the second waits.
+    slow = [source_site.slow(f"/slow-{n}", body=linking_page(target).encode(), chunk_delay=0.3, chunks=4)
+            for n in (1, 2)]
+    for source in slow:
+        assert "verification continues" in ping(live_server, source, target)
+    f = fault(live_server, source_site.page("/3", linking_page(target)), target)
+    assert f.faultCode == 49 and "127.0.0.1 are waiting" in f.faultString
+    assert "/3" not in paths(source_site)
+    assert "registered" in ping(  # within its own rate
+        live_server, source_site.page("/4", linking_page(target)).replace("127.0.0.1", "other.test"), target)
+    assert jobs.wait_idle(15, app)
+    assert sorted(s for s, status in verdicts() if status == "approved") == sorted(
+        [source_site.url + "/1", *slow, f"http://other.test:{source_site.port}/4"])
+    # The waiting ones are verified now: the host has room again (past its rate: queued).
+    assert "verification continues" in ping(live_server, source_site.url + "/3", target)
+    assert jobs.wait_idle(10, app)
+    assert (source_site.url + "/3", "approved") in verdicts()
 
 
 @pytest.mark.parametrize("config_overrides", [cfg(LINKBACK_MAX_IN_FLIGHT=1, LINKBACK_VERIFY_BUDGET=0.3,
                                                   LINKBACK_FETCH_TIMEOUT=1.5)], ids=["one-in-flight"])
-def test_in_flight_cap_refuses_at_once_with_49(live_server, source_site, post):
+def test_past_the_in_flight_cap_a_pingback_is_queued_at_once(app, live_server, source_site, post):
     post_id, path, target = post
     slow = source_site.slow("/slow", chunk_delay=0.1, chunks=100)
     other = source_site.page("/other", linking_page(target))
     assert "verification continues" in ping(live_server, slow, target)
 
     started = time.monotonic()
-    f = fault(live_server, other, target)
-    assert f.faultCode == 49 and "Too many" in f.faultString
-    assert time.monotonic() - started < 1.0  # at once, not queued
-    assert paths(source_site) == ["/slow"]  # the second source was never fetched
-    assert [r.source_url for r in rows()] == [slow]  # refused before any claim: nothing written for it
-    # The slow one ends at its 1.5 s deadline; once its slot is free (released just after it is logged),
-    # the same ping works. The refusal past the cap left no log row: a flood past the cap writes nothing.
-    assert wait_for(lambda: sorted((e.outcome, e.fault_code) for e in logs()) == [("refused", 16)], timeout=5)
-
-    def ping_when_free():
-        try:
-            return ping(live_server, other, target)
-        except xmlrpc.client.Fault as f:
-            assert f.faultCode == 49, f
-            return None
-
-    assert "registered" in wait_for(ping_when_free, timeout=3)
-    assert [r.source_url for r in rows()] == [other]
+    assert "verification continues" in ping(live_server, other, target)
+    assert time.monotonic() - started < 1.0  # answered at once: the sender does not wait for a slot
+    # The slow one ends at its 1.5 s deadline (fault 16, logged); the queued one is verified by its job.
+    assert jobs.wait_idle(10, app)
+    assert wait_for(lambda: sorted((e.source_url, e.outcome, e.fault_code) for e in logs()) == sorted(
+        [(slow, "refused", 16), (other, "accepted", None)]), timeout=5)
+    assert verdicts() == [(other, "approved")]
 
 
 @pytest.mark.parametrize("config_overrides", [cfg(LINKBACK_MAX_IN_FLIGHT=1, LINKBACK_VERIFY_BUDGET=0.3,
-                                                  LINKBACK_FETCH_TIMEOUT=1.0)], ids=["one-in-flight"])
-def test_past_the_cap_a_pingback_costs_no_query(app, live_server, source_site, post):
-    """A flood past the in-flight cap is refused before any lookup: no SQL at all."""
+                                                  LINKBACK_FETCH_TIMEOUT=1.0, LINKBACK_PENDING_TOTAL=1)],
+                         ids=["one-in-flight"])
+def test_past_a_full_cap_a_pingback_costs_no_query(app, live_server, source_site, post):
+    """A flood that finds the queue full is refused at once; once a cap was found full, the next
+    refusals ask the database nothing."""
     post_id, path, target = post
     slow = source_site.slow("/slow", chunk_delay=0.1, chunks=100)
-    assert "verification continues" in ping(live_server, slow, target)
+    assert "verification continues" in ping(live_server, slow, target)  # in flight: the one pending
+    f = fault(live_server, source_site.url_for("/first"), target)
+    assert f.faultCode == 49 and "waiting to be verified" in f.faultString
     with count_queries(app) as queries:
         for n in range(5):
             assert fault(live_server, source_site.url_for(f"/flood-{n}"), target).faultCode == 49
-        # Even one to a page that is not ours: the cap is checked first.
-        assert fault(live_server, source_site.url_for("/x"), "http://elsewhere.example/").faultCode == 49
     assert queries[0] == 0
+    assert paths(source_site) == ["/slow"]
+    assert [e.source_url for e in logs()] == [slow]  # nothing written for the refused ones
+
+
+@pytest.mark.parametrize("config_overrides", [cfg(RATELIMIT_ENABLED=True)], ids=["default-limits"])
+def test_a_hundred_honest_pingbacks_from_one_host_are_all_kept(app, live_server, source_site, post):
+    """Issue 11: with the default limits (rates, CPU budget, caps), 100 pingbacks from one host,
+    one after another, each from a page that really links, are all accepted and all recorded."""
+    defaults = DEFAULTS
+    for name in ("LINKBACK_RATE_LIMIT", "LINKBACK_SOURCE_RATE_LIMIT", "LINKBACK_VERIFY_CPU",
+                 "LINKBACK_PENDING_PER_HOST", "LINKBACK_PENDING_PER_IP", "LINKBACK_PENDING_TOTAL"):
+        assert app.config[name] == defaults[name], name
+    post_id, path, target = post
+    sources = [source_site.page(f"/post-{n}", linking_page(target, title=f"Post {n}")) for n in range(100)]
+    answers = [ping(live_server, source, target) for source in sources]
+    assert all("registered" in a or "verification continues" in a for a in answers)
+    queued = sum("verification continues" in a for a in answers)
+    assert queued >= 50  # the host's rate (10 a minute) was passed: most waited in the queue
+    assert wait_for(lambda: len([r for r in rows() if r.status == "approved"]) == 100, timeout=120, interval=0.2)
+    assert sorted(r.source_url for r in rows()) == sorted(sources)
+    assert all(e.outcome == "accepted" for e in logs()) and len(logs()) == 100
 
 
 def test_the_cpu_budget_drains_at_its_share_of_a_core():
@@ -605,10 +644,11 @@ def test_the_cpu_budget_drains_at_its_share_of_a_core():
     assert not off.exhausted()
 
 
-def test_past_the_cpu_budget_a_pingback_gets_49_at_once_and_nothing_is_fetched(app, live_server, source_site, post):
+def test_past_the_cpu_budget_a_pingback_is_verified_when_the_budget_allows(app, live_server, source_site, post):
     """Fast sources free their slots at once, so the in-flight cap alone does not bound the CPU
-    a stream of them takes: the budget does. Here its clock stands still, so what the first
-    verification really cost (its thread's CPU time) is never paid back."""
+    a stream of them takes: the budget does. Past it, a pingback is queued, and its job waits
+    for the budget. Here the budget's clock stands still, so what the first verification really
+    cost (its thread's CPU time) is never paid back until the clock moves."""
     post_id, path, target = post
     receiver = app.extensions["linkback_receiver"]
     assert receiver.cpu.share == app.config["LINKBACK_VERIFY_CPU"] > 0  # on by default
@@ -617,12 +657,15 @@ def test_past_the_cpu_budget_a_pingback_gets_49_at_once_and_nothing_is_fetched(a
     first = source_site.page("/first", linking_page(target))
     second = source_site.page("/second", linking_page(target))
     assert "registered" in ping(live_server, first, target)
-    f = fault(live_server, second, target)
-    assert f.faultCode == 49 and "Too many" in f.faultString
-    assert paths(source_site) == ["/first"]  # the second source was never fetched
-    assert [r.source_url for r in rows()] == [first]
-    now[0] = 60.0  # a minute later the debt is paid: the same pingback works
-    assert "registered" in ping(live_server, second, target)
+    assert "verification continues" in ping(live_server, second, target)
+    time.sleep(1.5)  # the queued job comes up, finds the budget spent, and postpones itself
+    assert paths(source_site) == ["/first"]  # the second source was not fetched
+    assert verdicts() == [(first, "approved"), (second, "verifying")]
+    [job] = db.session.scalars(select(JobRecord).where(JobRecord.name == "linkback.verify",
+                                                       JobRecord.status.in_(("queued", "retrying")))).all()
+    assert job.attempts == 0  # postponing is not an attempt
+    now[0] = 60.0  # a minute later the debt is paid: the job verifies it
+    assert wait_for(lambda: verdicts() == [(first, "approved"), (second, "approved")], timeout=10)
     assert paths(source_site) == ["/first", "/second"]
 
 

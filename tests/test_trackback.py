@@ -16,6 +16,7 @@ import pytest
 from bs4 import BeautifulSoup
 from sqlalchemy import select
 
+from blogapp import jobs
 from blogapp.extensions import db
 from blogapp.models import Comment, CommentStatus
 from helpers import make_post
@@ -112,6 +113,25 @@ def test_trackback_is_verified_stored_and_shown(client, post, source_site):
     assert item.select_one(".p-author a").get_text() == "Their Blog"
     assert item.select_one(".p-author a")["href"] == url
     assert "I liked a fine post very much." in item.get_text()
+
+
+@pytest.mark.parametrize("config_overrides", [{**BASE, "RATELIMIT_ENABLED": True,
+                                               "LINKBACK_SOURCE_RATE_LIMIT": "1 per minute"}])
+def test_past_the_rate_a_trackback_is_taken_and_verified_later(app, client, post, source_site):
+    """Success (error 0) past the source host's rate: the trackback waits in the job queue and
+    its job verifies and stores it, with the title, excerpt and blog name it was sent with."""
+    post_id, path, link = post
+    first = linking_page(source_site, "/first/", link)
+    later = linking_page(source_site, "/later/", link)
+    assert answer(post_form(client, path, {"url": first, "blog_name": "First"})) == ("0", None)
+    assert answer(post_form(client, path, {"url": later, "title": "Later post", "excerpt": "Queued words.",
+                                           "blog_name": "Later Blog"})) == ("0", None)
+    assert jobs.wait_idle(10, app)
+    stored = comments_on(post_id)
+    assert [(c.source_url, c.status, c.author_name) for c in stored] == [
+        (first, "approved", "First"), (later, "approved", "Later Blog")]
+    assert stored[1].content == "Later post\n\nQueued words."
+    assert [r.path for r in source_site.requests] == ["/first/", "/later/"]
 
 
 def test_author_is_the_title_without_a_blog_name(client, post, source_site):

@@ -152,6 +152,30 @@ def test_blocked_domain_is_429(app, live_server, source_site, post):
     assert source_site.requests == []
 
 
+@pytest.mark.parametrize("config_overrides", [{
+    "LINKBACK_FETCH_ALLOWLIST": ["127.0.0.0/8"], "LINKBACK_MODERATION": "approve", "RATELIMIT_ENABLED": True,
+    "LINKBACK_RATE_LIMIT": "1 per minute", "LINKBACK_SOURCE_RATE_LIMIT": "1 per minute",
+    "LINKBACK_PENDING_PER_HOST": 2}])
+def test_past_the_rates_webmentions_are_still_taken_up_to_the_cap_of_waiting_ones(app, live_server, source_site, post):
+    """The rates pace verification; they turn no sender away. A host may have two Webmentions
+    waiting here; a third, while they wait, is 429, and nothing is written for it."""
+    _, _, target = post
+    # The job thread is held by the first (slow) source while the second waits behind it.
+    slow = source_site.slow("/slow", body=page(target).encode(), chunk_delay=0.3, chunks=3)
+    waiting = source_site.page("/waiting", page(target))
+    first, second = send(live_server, slow, target), send(live_server, waiting, target)
+    assert (first.status_code, second.status_code) == (201, 201)  # the second is past both rates
+    third = send(live_server, source_site.page("/third", page(target)), target)
+    assert third.status_code == 429 and "waiting to be verified" in third.text
+    settle(app)
+    assert [(c.source_url, c.status) for c in rows(app)] == [(slow, "approved"), (waiting, "approved")]
+    assert (state(live_server, first)["status"], state(live_server, second)["status"]) == ("verified", "verified")
+    with app.app_context():
+        assert [e.source_url for e in db.session.scalars(select(LinkbackLog).order_by(LinkbackLog.id))] == [
+            slow, waiting]
+    assert "/third" not in [r.path for r in source_site.requests]
+
+
 def test_body_over_the_limit_is_400(app, live_server, source_site, post):
     _, _, target = post
     response = requests.post(live_server.url + "/webmention", data={"source": "http://x.test/" + "a" * 70000,

@@ -51,6 +51,7 @@ def init_app(app: Flask) -> None:
     )
     app.extensions["linkback_receiver"] = receiver
 
-    from . import trackback, webmention, xmlrpc  # noqa: F401  (views register on bp; webmention.verify a task)
+    # Views register on bp; verification and webmention define the jobs linkback.verify and webmention.verify.
+    from . import trackback, verification, webmention, xmlrpc  # noqa: F401
 
     app.register_blueprint(bp)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import secrets
+import time
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import mf2py
@@ -103,13 +104,17 @@ def webmention_endpoint():
         return _text("The source and the target are the same page.", 400)
     mention = Mention(protocol="webmention", source=source, target=target,
                       client_ip=request.remote_addr or "", user_agent=request.user_agent.string or "")
+    host = (urlsplit(source).hostname or "").lower()
     try:
-        store.admit(mention, (urlsplit(source).hostname or "").lower())
+        # Every Webmention waits in the queue: past the sender's rates it is still taken (the job
+        # verifies at the budgeted rate); only the caps on what waits turn it away.
+        store.admit(mention, host)
+        store.check_room(mention, host)
     except LinkbackError as error:
         return _text(error.message, 429 if error.code == ACCESS_DENIED else 400)
 
     token = secrets.token_urlsafe(24)
-    entry = LinkbackLog(protocol="webmention", source_url=source[:2000], target_url=target[:2000],
+    entry = LinkbackLog(protocol="webmention", source_url=source[:2000], source_host=host[:255], target_url=target[:2000],
                         post_id=resolved.post_id, client_ip=mention.client_ip, token=token,
                         outcome="verifying", message="queued")
     db.session.add(entry)
@@ -160,11 +165,23 @@ def _finish(entry: LinkbackLog, outcome: str, message: str, code: int | None = N
             row.comment_id = comment_id
 
 
-@jobs.task("webmention.verify")
+def _give_up(log_id: int) -> None:
+    """The process verifying it died on the job's last attempt: the Webmention ends, refused."""
+    entry = db.session.get(LinkbackLog, log_id)
+    if entry is not None and entry.outcome == "verifying":
+        _finish(entry, "refused", "The Webmention could not be verified: the process verifying it stopped, "
+                                  "on every attempt.", 0)
+
+
+@jobs.task("webmention.verify", on_give_up=_give_up)
 def verify(log_id: int) -> str:
     entry = db.session.get(LinkbackLog, log_id)
     if entry is None or entry.outcome != "verifying":
         return "nothing to do"
+    budget = current_app.extensions["linkback_receiver"].cpu
+    if budget.exhausted():  # verified at the budgeted rate: the readers keep the CPU
+        raise jobs.Postpone(max(0.5, budget.seconds_until_room()), "the verification CPU budget is spent")
+    started = time.thread_time()
     try:
         outcome = _verify(entry)
     except jobs.TransientJobError:
@@ -184,6 +201,8 @@ def verify(log_id: int) -> str:
         _finish(entry, "refused", "The Webmention could not be verified (an error on our side).", 0)
         db.session.commit()
         return "error"
+    finally:
+        budget.spend(time.thread_time() - started)
     db.session.commit()
     return outcome
 

@@ -1,16 +1,17 @@
 """Receiving a linkback: cheap local checks, then one guarded fetch, then a verified record.
 
 ``Receiver.receive`` is the whole path of a pingback or trackback after the wire format is
-parsed. The store (the database side, given by the web layer) answers the local questions
-and records the outcome; the fetcher is the guarded one. Verification runs on a small
-bounded pool: the caller waits up to ``budget`` seconds for the exact answer, and past
-that the sender is told that verification continues, while the row claimed for this
-source keeps duplicates out until it ends.
+parsed. The store (the database side, given by the web layer) answers the local questions,
+records the outcome, and keeps the claim and the job that verifies it durable: what we answered
+"yes" to is verified even if this process dies.
 
-Two limits keep strangers from taking the readers' CPU, each answered at once with fault 49:
-at most ``max_in_flight`` verifications at a time (slow sources), and at most ``cpu_share`` of
-one core spent verifying, on average (fast sources with big pages, which free their slots
-quickly).
+Now or later: while this process has CPU to spare (``cpu_share`` of one core, on average), a
+free slot (``max_in_flight``) and the sender is within its rate limits, the source is verified
+at once on a small bounded pool, and the sender waits up to ``budget`` seconds for the exact
+answer (past that, it is told that verification continues, and the pool finishes). Otherwise
+the linkback is accepted into the durable queue ("verification continues") and a job verifies
+it later, at the budgeted rate. What a flood can leave waiting is bounded by the store's caps
+on pending verifications (per source host, per client IP, in all): past one, fault 49 at once.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -59,6 +60,17 @@ class Claim:
     target: Target
     mention: Mention
     log_id: int | None = None
+    job_id: int | None = None  # the durable job that verifies it
+
+    def to_dict(self) -> dict:
+        """What the verifying job is given (JSON), and ``from_dict`` reads back."""
+        return {"comment_id": self.comment_id, "log_id": self.log_id, "target": asdict(self.target),
+                "mention": asdict(self.mention)}
+
+    @classmethod
+    def from_dict(cls, data: dict, job_id: int | None = None) -> Claim:
+        return cls(comment_id=int(data["comment_id"]), target=Target(**data["target"]),
+                   mention=Mention(**data["mention"]), log_id=data.get("log_id"), job_id=job_id)
 
 
 @dataclass
@@ -69,9 +81,14 @@ class Outcome:
 
 
 class LinkbackStore(Protocol):
+    def recently_full(self, mention: Mention, source_host: str) -> bool: ...  # a cap was reached a moment ago
     def resolve_target(self, url: str) -> Target: ...  # raises LinkbackError 32 or 33
-    def admit(self, mention: Mention, source_host: str) -> None: ...  # raises LinkbackError 49
-    def claim(self, target: Target, mention: Mention, key: str) -> Claim: ...  # raises LinkbackError 48
+    # Raises LinkbackError 49 for a blocked domain; False past the sender's rate limits.
+    def admit(self, mention: Mention, source_host: str) -> bool: ...
+    def check_room(self, mention: Mention, source_host: str) -> None: ...  # raises 49 past the pending caps
+    # Raises LinkbackError 48. ``later``: the claim's job is queued, else it is leased to this process.
+    def claim(self, target: Target, mention: Mention, key: str, *, later: bool) -> Claim: ...
+    def run_claimed(self, claim: Claim) -> str: ...  # runs the claim's job here: the status, or LinkbackError
     def complete(self, claim: Claim, author_name: str, content: str) -> str: ...  # returns the status
     def release(self, claim: Claim, error: LinkbackError) -> None: ...
 
@@ -105,6 +122,14 @@ class CpuBudget:
             self._drain()
             return self._debt > self.burst
 
+    def seconds_until_room(self) -> float:
+        """How long until ``exhausted()`` turns False, if nothing more is spent."""
+        if self.share <= 0:
+            return 0.0
+        with self._lock:
+            self._drain()
+            return max(0.0, (self._debt - self.burst) / self.share)
+
     def spend(self, seconds: float) -> None:
         if self.share <= 0:
             return
@@ -135,43 +160,59 @@ class Receiver:
         self._pool.shutdown(wait=True, cancel_futures=False)
 
     def receive(self, mention: Mention) -> Outcome:
-        """Check, claim, verify, record. Raises ``LinkbackError`` with the pingback fault code."""
+        """Check, claim, verify (now or later), record. Raises ``LinkbackError`` with the pingback fault code."""
         for url, name in ((mention.source, "source URI"), (mention.target, "target URI")):
             if problem := url_problem(url, name):
                 raise LinkbackError(INVALID_PARAMS, problem)
         if not is_http_url(mention.source):
             raise LinkbackError(SOURCE_NOT_FOUND, "The source URI is not an http or https URL.")
-        # 1. CPU to spare, and a slot for the one outgoing fetch, first: past either limit we say no
-        # at once, before any lookup or write, so a flood costs almost nothing and readers keep the CPU.
-        if self.cpu.exhausted() or not self._slots.acquire(blocking=False):
-            raise LinkbackError(ACCESS_DENIED, "Too many linkbacks are being verified right now; try again later.")
+        host = (urlsplit(mention.source).hostname or "").lower()
+        # 1. Now or later? CPU to spare and a slot for the one outgoing fetch: now. Otherwise the
+        # linkback can only be queued, and while a cap of the queue was found full a moment ago,
+        # we say no at once, before any lookup or write: a flood costs almost nothing.
+        now = not self.cpu.exhausted() and self._slots.acquire(blocking=False)
+        if not now and self.store.recently_full(mention, host):
+            raise LinkbackError(ACCESS_DENIED, "Too many linkbacks are waiting to be verified; try again later.")
         started = time.thread_time()
         try:
             # 2. Everything local and cheap, in an order that never fetches for a request that cannot succeed.
             target = self.store.resolve_target(mention.target)
             if source_key(mention.source) in (source_key(mention.target), source_key(target.url)):
                 raise LinkbackError(GENERIC, "The source and the target are the same page.")
-            self.store.admit(mention, (urlsplit(mention.source).hostname or "").lower())
-            claim = self.store.claim(target, mention, source_key(mention.source))
+            within_rate = self.store.admit(mention, host)
+            if now and not within_rate:
+                now = False
+                self._slots.release()
+            if not now:
+                self.store.check_room(mention, host)
+            claim = self.store.claim(target, mention, source_key(mention.source), later=not now)
         except BaseException:
-            self._slots.release()
+            if now:
+                self._slots.release()
             raise
         finally:
             self.cpu.spend(time.thread_time() - started)  # the lookups and the claim count too
+        if not now:
+            return Outcome(False, "received; verification continues")
         try:
-            future = self._pool.submit(self._verify_and_record, claim)
-        except RuntimeError:  # the pool is shutting down
-            self._slots.release()
-            error = LinkbackError(UPSTREAM_ERROR, "The server is shutting down; try again later.")
-            self.store.release(claim, error)
-            raise error from None
+            future = self._pool.submit(self._run_now, claim)
+        except RuntimeError:  # the pool is shutting down: verify in this thread instead
+            return Outcome(True, "registered", self._run_now(claim))
         try:
             status = future.result(timeout=self.budget)
         except FutureTimeout:
             return Outcome(False, "received; verification continues")
         return Outcome(True, "registered", status)
 
-    def _verify_and_record(self, claim: Claim) -> str:
+    def _run_now(self, claim: Claim) -> str:
+        try:
+            return self.store.run_claimed(claim)
+        finally:
+            self._slots.release()
+
+    def verify_claim(self, claim: Claim) -> str:
+        """Fetch, read and record one claimed linkback (its job's work, now or later): the stored
+        status, or ``LinkbackError`` once the claim is released."""
         mention = claim.mention
         started = time.thread_time()
         try:
@@ -196,7 +237,6 @@ class Receiver:
             raise error from exc
         finally:
             self.cpu.spend(time.thread_time() - started)
-            self._slots.release()
 
     def _verify(self, claim: Claim) -> tuple[str, str]:
         mention = claim.mention
@@ -208,8 +248,6 @@ class Receiver:
             page = self.fetcher.fetch(mention.source, headers=headers)
         except FetchError as exc:
             raise LinkbackError(SOURCE_NOT_FOUND, f"The source page could not be fetched: {exc.message}") from None
-        # A link counts if it leads to the target's path on any of our addresses, query and fragment aside:
-        # the path of the permalink, or of the target URI as pinged (an old date that redirects to the post).
         # A link counts if it leads to the post, on any of our addresses (urls.TargetLinks).
         links_to_target = TargetLinks(self.site, claim.target.url, mention.target)
         with self._reading:
