@@ -209,7 +209,8 @@ def init_app(app: Flask) -> None:
         if not isinstance(runner, jobs.RQBackend):
             click.echo("Jobs run inside the web process (JOBS_BACKEND is thread): there is nothing to run here.")
             return
-        click.echo(f"Working on RQ queue {runner.queue.name!r}" + (" until it is empty." if burst else "; Ctrl+C stops."))
+        click.echo(f"Working on RQ queue {runner.queue.name!r} (then {runner.queues[jobs.LINKBACKS].name!r}, "
+                   "the verification of linkbacks)" + (" until they are empty." if burst else "; Ctrl+C stops."))
         # The jobs of processes that died (their leases expired) run again: now, and, while this
         # worker runs, at every sweep (JOBS_SWEEP_SECONDS).
         if burst:

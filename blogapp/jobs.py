@@ -74,6 +74,11 @@ log = logging.getLogger(__name__)
 
 TASKS: dict[str, Callable] = {}
 GIVE_UP: dict[str, Callable] = {}
+# Lanes: what strangers can queue in bulk (the verification of their linkbacks) runs in a lane of
+# its own, behind the site's own jobs (sending, importing), so a flood never delays those by more
+# than the one verification running.
+MAIN, LINKBACKS = "main", "linkbacks"
+LANES: dict[str, str] = {}
 BACKENDS = ("auto", "thread", "rq")
 _PENDING = (JobStatus.QUEUED.value, JobStatus.RETRYING.value)
 _ACTIVE = tuple(s.value for s in ACTIVE_JOB_STATUSES)
@@ -82,8 +87,11 @@ _ACTIVE = tuple(s.value for s in ACTIVE_JOB_STATUSES)
 # ---------------------------------------------------------------- tasks and failures
 
 
-def task(name: str, *, on_give_up: Callable | None = None) -> Callable[[Callable], Callable]:
+def task(name: str, *, on_give_up: Callable | None = None, lane: str = MAIN) -> Callable[[Callable], Callable]:
     """Register ``fn(*args, **kwargs)`` as the task ``name``; the function is returned unchanged.
+
+    ``lane``: ``MAIN``, or ``LINKBACKS`` for work that strangers can queue in bulk (taken only when
+    no job of the main lane is due).
 
     ``on_give_up(*args, **kwargs)``, if given, is called (in an app context, its writes committed)
     when the job's process died during its last attempt: the task never ended, so the hook ends
@@ -94,12 +102,19 @@ def task(name: str, *, on_give_up: Callable | None = None) -> Callable[[Callable
         existing = TASKS.get(name)
         if existing is not None and (existing.__module__, existing.__qualname__) != (fn.__module__, fn.__qualname__):
             raise ValueError(f"task {name!r} is already registered to {existing.__module__}.{existing.__qualname__}")
+        if lane not in (MAIN, LINKBACKS):
+            raise ValueError(f"a task's lane is {MAIN!r} or {LINKBACKS!r}, not {lane!r}")
         TASKS[name] = fn
+        LANES[name] = lane
         if on_give_up is not None:
             GIVE_UP[name] = on_give_up
         return fn
 
     return register
+
+
+def lane_of(name: str) -> str:
+    return LANES.get(name, MAIN)
 
 
 class Postpone(Exception):
@@ -230,7 +245,7 @@ def submit(record: JobRecord) -> None:
     delay = max(0.0, (record.next_attempt_at - utcnow()).total_seconds()) if record.next_attempt_at else 0.0
     record_id, name = record.id, record.name
     try:
-        backend().submit(record_id, attempt=1, delay=delay)
+        backend().submit(record_id, attempt=1, delay=delay, lane=lane_of(name))
     except Exception as exc:
         log.exception("job %s (%s) could not be queued", record_id, name)
         record = db.session.get(JobRecord, record_id)
@@ -247,7 +262,7 @@ def run_here(record: JobRecord):
     record_id, owner = record.id, record.lease_owner
     retry, result = _execute(record_id, owner, here=True)
     if retry is not None:
-        backend().submit(record_id, retry.attempt, retry.delay, fresh=retry.postponed)
+        backend().submit(record_id, retry.attempt, retry.delay, fresh=retry.postponed, lane=retry.lane)
     return result
 
 
@@ -382,13 +397,13 @@ def sweep(app: Flask) -> list[int]:
                 _give_up(app, name, args)
             else:
                 log.warning("job %s (%s): the process running it stopped; it runs again", record_id, name)
-                revived.append((record_id, attempts + 1))
-    for record_id, attempt in revived:
+                revived.append((record_id, attempts + 1, lane_of(name)))
+    for record_id, attempt, lane in revived:
         try:
-            backend(app).submit(record_id, attempt, 0.0)
+            backend(app).submit(record_id, attempt, 0.0, lane=lane)
         except Exception:  # Redis away: the record waits, retrying, for the next sweep's pass over waiting jobs
             log.exception("job %s could not be queued again", record_id)
-    return [record_id for record_id, _ in revived]
+    return [record_id for record_id, _, _ in revived]
 
 
 def _give_up(app: Flask, name: str, args: str) -> None:
@@ -411,6 +426,7 @@ class Retry(NamedTuple):
     attempt: int  # the number of the next attempt
     delay: float  # seconds until it is due
     postponed: bool = False  # asked for by the task (Postpone), not a failure
+    lane: str = MAIN
 
 
 class Attempt(NamedTuple):
@@ -512,7 +528,7 @@ def _postpone(record_id: int, owner: str, postpone: Postpone) -> Retry | None:
     attempt = record.attempts + 1
     db.session.commit()
     log.debug("job %s postponed %.2fs: %s", record_id, postpone.delay, postpone)
-    return Retry(attempt, postpone.delay, postponed=True)
+    return Retry(attempt, postpone.delay, postponed=True, lane=lane_of(record.name))
 
 
 def _record_failure(record_id: int, owner: str, exc: BaseException, *, transient: bool, config) -> Retry | None:
@@ -528,7 +544,7 @@ def _record_failure(record_id: int, owner: str, exc: BaseException, *, transient
         attempt = record.attempts + 1
         db.session.commit()
         log.warning("job %s (%s) attempt %s failed, retry in %.2fs: %s", record_id, record.name, attempt - 1, delay, exc)
-        return Retry(attempt, delay)
+        return Retry(attempt, delay, lane=lane_of(record.name))
     record.status = JobStatus.FAILED.value
     record.finished_at = utcnow()
     attempts, name = record.attempts, record.name
@@ -604,13 +620,15 @@ class Sweeper:
 
 class ThreadBackend:
     """One daemon thread per app, started on the first request or enqueue, taking due jobs from a
-    heap; a sweeper beside it takes up what other processes left (expired leases, overdue jobs)."""
+    heap per lane (the main lane first); a sweeper beside it takes up what other processes left
+    (expired leases, overdue jobs)."""
 
     name = "thread"
 
     def __init__(self, app: Flask):
         self.app = app
-        self._heap: list[tuple[float, int, int]] = []  # (due, by time.monotonic(); sequence; record id)
+        # Per lane: (due, by time.monotonic(); sequence; record id).
+        self._heaps: dict[str, list[tuple[float, int, int]]] = {MAIN: [], LINKBACKS: []}
         self._seq = itertools.count()
         self._cv = threading.Condition()
         self._busy = False
@@ -628,12 +646,12 @@ class ThreadBackend:
             self._thread = threading.Thread(target=self._work, name="blogapp-jobs", daemon=True)
             self._thread.start()
 
-    def submit(self, record_id: int, attempt: int, delay: float = 0.0, fresh: bool = False) -> None:
+    def submit(self, record_id: int, attempt: int, delay: float = 0.0, fresh: bool = False, lane: str = MAIN) -> None:
         with self._cv:
             if self._stopping:
                 log.warning("job %s stays queued: the job thread is shut down", record_id)
                 return
-            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), record_id))
+            heapq.heappush(self._heaps[lane], (time.monotonic() + delay, next(self._seq), record_id))
             self._start_locked()
             self._cv.notify_all()
 
@@ -653,7 +671,8 @@ class ThreadBackend:
         try:
             with self.app.app_context():
                 now = utcnow()
-                waiting = select(JobRecord.id, JobRecord.next_attempt_at).where(JobRecord.status.in_(_PENDING))
+                waiting = select(JobRecord.id, JobRecord.next_attempt_at, JobRecord.name).where(
+                    JobRecord.status.in_(_PENDING))
                 if grace:
                     waiting = waiting.where(or_(JobRecord.next_attempt_at.is_(None),
                                                 JobRecord.next_attempt_at <= now - timedelta(seconds=grace)))
@@ -663,13 +682,22 @@ class ThreadBackend:
             return
         now, mono = utcnow(), time.monotonic()
         with self._cv:
-            queued = {item[2] for item in self._heap}
-            for record_id, due in rows:
+            queued = {item[2] for heap in self._heaps.values() for item in heap}
+            for record_id, due, name in rows:
                 if record_id in queued:
                     continue
                 wait = max(0.0, (due - now).total_seconds()) if due else 0.0
-                heapq.heappush(self._heap, (mono + wait, next(self._seq), record_id))
+                heapq.heappush(self._heaps[lane_of(name)], (mono + wait, next(self._seq), record_id))
             self._cv.notify_all()
+
+    def _next_due(self, now: float) -> tuple[str | None, float | None]:
+        """The lane to take from now (the main lane first), else when the next job is due."""
+        for lane in (MAIN, LINKBACKS):
+            heap = self._heaps[lane]
+            if heap and heap[0][0] <= now:
+                return lane, None
+        dues = [heap[0][0] for heap in self._heaps.values() if heap]
+        return None, min(dues) if dues else None
 
     def _work(self) -> None:
         sweep(self.app)  # a dead process's running jobs first: they go into the heap
@@ -681,11 +709,13 @@ class ThreadBackend:
                     if self._stopping:
                         return
                     now = time.monotonic()
-                    if self._heap and self._heap[0][0] <= now:
+                    lane, due = self._next_due(now)
+                    if lane is not None:
                         break
-                    self._cv.wait(self._heap[0][0] - now if self._heap else None)
-                _, _, record_id = heapq.heappop(self._heap)
-                if any(item[2] == record_id for item in self._heap):
+                    self._cv.wait(due - now if due is not None else None)
+                heap = self._heaps[lane]
+                _, _, record_id = heapq.heappop(heap)
+                if any(item[2] == record_id for item in heap):
                     continue  # queued twice (taken up as left over, too): one entry is enough
                 self._busy = True
             retry = None
@@ -696,7 +726,8 @@ class ThreadBackend:
             finally:
                 with self._cv:
                     if retry is not None:
-                        heapq.heappush(self._heap, (time.monotonic() + retry.delay, next(self._seq), record_id))
+                        heapq.heappush(self._heaps[retry.lane],
+                                       (time.monotonic() + retry.delay, next(self._seq), record_id))
                     self._busy = False
                     self._cv.notify_all()
 
@@ -705,7 +736,7 @@ class ThreadBackend:
 
     def wait_idle(self, timeout: float) -> bool:
         with self._cv:
-            return self._cv.wait_for(lambda: not self._heap and not self._busy, timeout)
+            return self._cv.wait_for(lambda: not any(self._heaps.values()) and not self._busy, timeout)
 
     def shutdown(self, timeout: float = 10.0) -> None:
         with self._cv:
@@ -721,7 +752,10 @@ class ThreadBackend:
 
 
 class RQBackend:
-    """Each attempt is an RQ job calling ``run_rq_job(record_id)``; ``flask worker`` runs them."""
+    """Each attempt is an RQ job calling ``run_rq_job(record_id)``; ``flask worker`` runs them.
+
+    The linkbacks lane is a second queue (``<JOBS_QUEUE>-linkbacks``), which the worker serves
+    only when the main one is empty."""
 
     name = "rq"
 
@@ -734,18 +768,21 @@ class RQBackend:
         self.app = app
         self.connection = Redis.from_url(app.config["REDIS_URL"])
         self.queue = Queue(app.config["JOBS_QUEUE"], connection=self.connection)
+        self.queues = {MAIN: self.queue,
+                       LINKBACKS: Queue(f"{app.config['JOBS_QUEUE']}-{LINKBACKS}", connection=self.connection)}
         self._sweeper = Sweeper(app)
 
     def start(self) -> None:
         self._sweeper.start()
 
-    def job_id(self, record_id: int, attempt: int) -> str:
-        return f"{re.sub(r'[^A-Za-z0-9_-]', '_', self.queue.name)}-{record_id}-{attempt}"
+    def job_id(self, record_id: int, attempt: int, lane: str = MAIN) -> str:
+        return f"{re.sub(r'[^A-Za-z0-9_-]', '_', self.queues[lane].name)}-{record_id}-{attempt}"
 
-    def submit(self, record_id: int, attempt: int, delay: float = 0.0, fresh: bool = False) -> None:
+    def submit(self, record_id: int, attempt: int, delay: float = 0.0, fresh: bool = False, lane: str = MAIN) -> None:
         """``fresh``: the attempt's number is already taken by the RQ job running now (a task that
         postponed itself), so this one gets an id of its own."""
-        job_id = self.job_id(record_id, attempt) + (f"-{secrets.token_hex(4)}" if fresh else "")
+        queue = self.queues[lane]
+        job_id = self.job_id(record_id, attempt, lane) + (f"-{secrets.token_hex(4)}" if fresh else "")
         options = {
             "args": (record_id,),
             "job_id": job_id,
@@ -753,15 +790,16 @@ class RQBackend:
             "result_ttl": 0,  # the outcome is in the JobRecord
         }
         if delay <= 0:
-            self.queue.enqueue(run_rq_job, **options)
+            queue.enqueue(run_rq_job, **options)
         else:
             # RQ's scheduler counts whole seconds: round up so that a retry never runs early.
             when = datetime.fromtimestamp(math.ceil(time.time() + delay), UTC)
-            self.queue.enqueue_at(when, run_rq_job, **options)
+            queue.enqueue_at(when, run_rq_job, **options)
 
     def worker(self, name: str | None = None):
-        """An RQ worker for this app's queue (see ``AppWorker``)."""
-        return _app_worker_class()([self.queue], connection=self.connection, name=name, app=self.app)
+        """An RQ worker for this app's queues, the main one first (see ``AppWorker``)."""
+        return _app_worker_class()([self.queues[MAIN], self.queues[LINKBACKS]], connection=self.connection,
+                                   name=name, app=self.app)
 
     def wait_idle(self, timeout: float) -> bool:
         """Poll the database: the jobs run in another process."""
@@ -790,7 +828,7 @@ def run_rq_job(record_id: int) -> str:
     if retry is None:
         return "done"
     try:
-        rq_backend.submit(record_id, retry.attempt, retry.delay, fresh=retry.postponed)
+        rq_backend.submit(record_id, retry.attempt, retry.delay, fresh=retry.postponed, lane=retry.lane)
     except Exception as exc:
         with app.app_context():
             record = db.session.get(JobRecord, record_id)

@@ -94,6 +94,19 @@ def noop(token):
 
 
 GAVE_UP: list[tuple] = []
+ORDER: list[str] = []
+
+
+@jobs.task("test.stranger", lane=jobs.LINKBACKS)
+def stranger(token, n):
+    """A job strangers can queue in bulk (the verification of their linkbacks)."""
+    ORDER.append(f"{token}-stranger-{n}")
+
+
+@jobs.task("test.own")
+def own(token):
+    """One of the site's own jobs (a send, an import)."""
+    ORDER.append(f"{token}-own")
 
 
 @jobs.task("test.held", on_give_up=lambda token: GAVE_UP.append(("held", token)))
@@ -515,6 +528,25 @@ def test_a_postponed_job_runs_later_and_it_does_not_count_as_an_attempt(app, run
     assert (record.status, record.attempts, json.loads(record.result)) == ("succeeded", 1, 1)
     first, second = CALLS[f"{token}-postponed"]
     assert second - first >= BASE and CALLS[token][0] - second >= BASE
+
+
+@both
+def test_the_site_own_jobs_go_before_a_queue_of_strangers_linkbacks(app, run, token, backend_name):
+    """A flood of linkbacks waiting for verification never delays a send or an import by more
+    than the one verification running."""
+    if backend_name == "thread":  # hold the job thread while the queue fills
+        enqueue(app, "test.gated", token)
+        wait_for_running = time.monotonic() + 5
+        while not CALLS.get(token):
+            assert time.monotonic() < wait_for_running
+            time.sleep(0.01)
+    for n in range(3):
+        enqueue(app, "test.stranger", token, n)
+    enqueue(app, "test.own", token)
+    GATES[token].set()
+    run.drain()
+    mine = [entry for entry in ORDER if entry.startswith(token)]
+    assert mine == [f"{token}-own", *(f"{token}-stranger-{n}" for n in range(3))]
 
 
 def test_the_defaults_take_up_a_dead_process_job_within_90_seconds():

@@ -24,7 +24,7 @@ def _give_up(claim_data: dict) -> None:
                                                              "verifying it stopped, on every attempt."))
 
 
-@jobs.task(VERIFY_TASK, on_give_up=_give_up)
+@jobs.task(VERIFY_TASK, on_give_up=_give_up, lane=jobs.LINKBACKS)
 def verify_linkback(claim_data: dict) -> dict:
     """The verdict, as JSON: ``{"status": ...}`` (stored), ``{"refused": code, "message": ...}``, or
     ``{"nothing": ...}`` when an earlier run gave it already."""

@@ -173,7 +173,7 @@ def _give_up(log_id: int) -> None:
                                   "on every attempt.", 0)
 
 
-@jobs.task("webmention.verify", on_give_up=_give_up)
+@jobs.task("webmention.verify", on_give_up=_give_up, lane=jobs.LINKBACKS)
 def verify(log_id: int) -> str:
     entry = db.session.get(LinkbackLog, log_id)
     if entry is None or entry.outcome != "verifying":
