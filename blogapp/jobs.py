@@ -172,6 +172,23 @@ def init_app(app: Flask) -> None:
     else:
         app.extensions["jobs"] = ThreadBackend(app)
     app.extensions["job_leases"] = Leases(app)
+    app.extensions["job_pace"] = {}
+
+
+def pace(app: Flask, lane: str, seconds_to_wait: Callable[[], float]) -> None:
+    """Pace a lane: its next job waits until ``seconds_to_wait()`` is 0 (a CPU budget). The job
+    thread just takes nothing from the lane meanwhile, and an RQ worker waits before the job:
+    no write, no claim, while the budget refills."""
+    app.extensions["job_pace"][lane] = seconds_to_wait
+
+
+def _pace_wait(app: Flask, lane: str) -> float:
+    fn = app.extensions.get("job_pace", {}).get(lane)
+    try:
+        return max(0.0, float(fn())) if fn is not None else 0.0
+    except Exception:  # a broken pace must not stop the queue
+        log.exception("pacing the %s lane failed", lane)
+        return 0.0
 
 
 def backend(app: Flask | None = None) -> ThreadBackend | RQBackend:
@@ -692,11 +709,17 @@ class ThreadBackend:
 
     def _next_due(self, now: float) -> tuple[str | None, float | None]:
         """The lane to take from now (the main lane first), else when the next job is due."""
+        dues = []
         for lane in (MAIN, LINKBACKS):
             heap = self._heaps[lane]
-            if heap and heap[0][0] <= now:
+            if not heap:
+                continue
+            if heap[0][0] > now:
+                dues.append(heap[0][0])
+            elif (wait := _pace_wait(self.app, lane)) > 0:
+                dues.append(now + wait)  # due, but its lane's budget is spent
+            else:
                 return lane, None
-        dues = [heap[0][0] for heap in self._heaps.values() if heap]
         return None, min(dues) if dues else None
 
     def _work(self) -> None:
@@ -818,12 +841,19 @@ class RQBackend:
         self.connection.close()
 
 
+RQ_PACE_MAX = 60.0  # seconds an RQ worker waits for a paced lane before running the job anyway
+
+
 def run_rq_job(record_id: int) -> str:
     """What RQ runs: one attempt of a job in the worker's app, and the retry scheduled if due."""
     app = current_app._get_current_object() if has_app_context() else _default_app()
     rq_backend = backend(app)
     if not isinstance(rq_backend, RQBackend):
         raise RuntimeError("an RQ job reached an app whose JOBS_BACKEND is not rq")
+    with app.app_context():
+        name = db.session.scalar(select(JobRecord.name).where(JobRecord.id == record_id))
+    if name is not None and (wait := _pace_wait(app, lane_of(name))) > 0:
+        time.sleep(min(wait, RQ_PACE_MAX))  # longer: the task postpones itself
     retry = _run_in_app(app, record_id)
     if retry is None:
         return "done"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
+from .. import jobs
 from ..linkback.fetch import FetchPolicy, GuardedFetcher
 from ..linkback.receive import Receiver
 from ..linkback.urls import SiteMatcher
@@ -50,6 +51,8 @@ def init_app(app: Flask) -> None:
         user_agent=agent,
     )
     app.extensions["linkback_receiver"] = receiver
+    # Queued verifications (pingbacks, trackbacks, Webmentions) run at the budgeted rate.
+    jobs.pace(app, jobs.LINKBACKS, lambda: receiver.cpu.seconds_until_room())
 
     # Views register on bp; verification and webmention define the jobs linkback.verify and webmention.verify.
     from . import trackback, verification, webmention, xmlrpc  # noqa: F401
