@@ -199,7 +199,18 @@ def dispatch() -> int:
     return len(rows)
 
 
-@jobs.task(TASK)
+def _give_up(row_id: int, generation: int) -> None:
+    """The process sending it died on the job's last attempt: the row ends failed, to be sent
+    again from the editor, rather than pending for ever."""
+    row = db.session.get(OutboundLink, row_id)
+    if row is not None and row.generation == generation and row.state == OutboundState.PENDING:
+        row.state = OutboundState.FAILED.value
+        row.message = "Not sent: the process sending it stopped, on every attempt."
+        if row.post_id is None:
+            db.session.delete(row)
+
+
+@jobs.task(TASK, on_give_up=_give_up)
 def send_job(row_id: int, generation: int) -> str:
     row = db.session.get(OutboundLink, row_id)
     if row is None or row.generation != generation or row.state != OutboundState.PENDING:

@@ -423,3 +423,24 @@ def test_with_rq_the_cli_queues_and_the_worker_sends(app, ctx, remote, runner):
                 if RQ_QUEUE.encode() in member:
                     conn.srem(members_of, member)
         conn.close()
+
+
+def test_a_send_whose_process_died_on_its_last_attempt_ends_failed_not_pending(app, ctx, remote):
+    """Its job can run no more: the row says so (the editor offers "Send again") rather than
+    showing "pending" for ever; nothing is sent by the sweep."""
+    page = remote.webmention_page("/wm")
+    post = save_post(None, title="Cut short", body=f"See [this]({page}).", publish=True,
+                     published_at=utcnow() - timedelta(minutes=5))
+    db.session.commit()
+    [row] = rows_of(post).values()
+    assert row.state == "pending"
+    # The job as a killed process left it: running its last attempt, the lease no longer renewed.
+    record = jobs.prepare(outbound.TASK, row.id, row.generation)
+    record.status, record.attempts = "running", app.config["JOBS_MAX_ATTEMPTS"]
+    record.lease_owner, record.lease_expires_at = "gone:1:cafe", utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert jobs.sweep(app) == []
+    db.session.expire_all()
+    assert (db.session.get(type(record), record.id).status, row.state, row.message) == (
+        "failed", "failed", "Not sent: the process sending it stopped, on every attempt.")
+    assert remote.webmentions == [] and remote.site.requests == []

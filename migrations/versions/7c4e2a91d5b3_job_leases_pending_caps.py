@@ -25,6 +25,12 @@ def upgrade():
         batch_op.add_column(sa.Column('source_host', sa.String(length=255), server_default='', nullable=False))
         batch_op.create_index('ix_linkback_log_pending_host', ['outcome', 'source_host'], unique=False)
         batch_op.create_index('ix_linkback_log_pending_ip', ['outcome', 'client_ip'], unique=False)
+    # Pingback and trackback claims had no job before this release: one left verifying by a
+    # process that died would wait for ever. They end here, refused, as their verification did.
+    op.execute("DELETE FROM comment WHERE status = 'verifying'")
+    op.execute("UPDATE linkback_log SET outcome = 'refused', fault_code = 0, "
+               "message = 'The verification was cut short (the process stopped) before this upgrade.' "
+               "WHERE outcome = 'verifying' AND protocol IN ('pingback', 'trackback')")
 
 
 def downgrade():
