@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
 
-from blogapp import create_app
+from blogapp import create_app, jobs
 from blogapp.extensions import db
 from blogapp.jobs import Leases, Sweeper
 from blogapp.models import User
@@ -57,6 +57,24 @@ def no_name_lookups(monkeypatch):
         raise socket.gaierror(socket.EAI_NONAME, f"tests resolve no name but localhost, not {name!r}")
 
     monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
+
+
+@pytest.fixture(autouse=True)
+def apps_stop_their_jobs(monkeypatch):
+    """Every app a test builds (the fixture's, or its own create_app calls) has its job back end
+    stopped at the test's end: a job thread or sweeper left running would take up the next
+    tests' jobs in the shared PostgreSQL schema, with its own settings."""
+    built = []
+    real_init = jobs.init_app
+
+    def init_and_remember(app):
+        real_init(app)
+        built.append(app)
+
+    monkeypatch.setattr(jobs, "init_app", init_and_remember)
+    yield
+    for app in built:
+        jobs.shutdown(app, timeout=5)
 
 
 @pytest.fixture(scope="session")
@@ -151,7 +169,7 @@ def app(tmp_path, pg_schema, config_overrides, schema_template_dir):
         create_tables(app, pg_schema, schema_template_dir)
     yield app
     app.extensions["linkback_receiver"].shutdown()
-    app.extensions["jobs"].shutdown()
+    jobs.shutdown(app)
     with app.app_context():
         db.session.remove()
         empty_database(pg_schema)
