@@ -217,14 +217,14 @@ def enqueue(name: str, *args, key: str | None = None, delay: float = 0.0, **kwar
     """
     backend()
     db.session.commit()
-    if key is not None and (existing := _active_with_key(key)) is not None:
+    if key is not None and (existing := active_with_key(key)) is not None:
         return existing
     record = prepare(name, *args, key=key, delay=delay, **kwargs)
     try:
         db.session.commit()
     except IntegrityError:  # another process enqueued the same key just now
         db.session.rollback()
-        existing = _active_with_key(key) if key is not None else None
+        existing = active_with_key(key) if key is not None else None
         if existing is None:
             raise
         return existing
@@ -279,7 +279,7 @@ def run_here(record: JobRecord):
     record_id, owner = record.id, record.lease_owner
     retry, result = _execute(record_id, owner, here=True)
     if retry is not None:
-        backend().submit(record_id, retry.attempt, retry.delay, fresh=retry.postponed, lane=retry.lane)
+        backend().submit(record_id, retry.attempt, retry.delay, fresh=retry.postponed, lane=retry.lane, due=retry.due)
     return result
 
 
@@ -295,7 +295,8 @@ def shutdown(app: Flask | None = None, timeout: float = 10.0) -> None:
     app.extensions["job_leases"].stop()
 
 
-def _active_with_key(key: str) -> JobRecord | None:
+def active_with_key(key: str) -> JobRecord | None:
+    """The unfinished job with this key, if any."""
     return db.session.scalar(select(JobRecord).where(JobRecord.key == key, JobRecord.status.in_(_ACTIVE)))
 
 
@@ -374,23 +375,23 @@ def _leases(app: Flask | None = None) -> Leases:
 def sweep(app: Flask) -> list[int]:
     """Run again the jobs whose process died: running, with a lease left to expire. Returns their ids.
 
-    Each is taken back in one conditional UPDATE (running, same owner), so of several processes
-    sweeping at once one wins. A job past its last attempt fails instead, and its task's
-    ``on_give_up`` hook ends what it held.
+    Each is taken back in one conditional UPDATE (running, same owner, lease still expired), so
+    of several processes sweeping at once one wins, and a lease renewed meanwhile is left alone.
+    A job past its last attempt fails instead; its task's ``on_give_up`` hook first ends what it
+    held (hooks are idempotent: should this process die between the two, the next sweep does both).
     """
     config = app.config
     lease = float(config["JOBS_LEASE_SECONDS"])
     max_attempts = int(config["JOBS_MAX_ATTEMPTS"])
-    revived: list[tuple[int, int]] = []
+    revived: list[tuple[int, int, str]] = []
     with app.app_context():
         now = utcnow()
+        lapsed = or_(JobRecord.lease_expires_at < now,
+                     # running before leases existed (an older release): by its last change
+                     and_(JobRecord.lease_expires_at.is_(None), JobRecord.updated_at < now - timedelta(seconds=lease)))
         expired = db.session.execute(
             select(JobRecord.id, JobRecord.lease_owner, JobRecord.attempts, JobRecord.name, JobRecord.args).where(
-                JobRecord.status == JobStatus.RUNNING.value,
-                or_(JobRecord.lease_expires_at < now,
-                    # running before leases existed (an older release): by its last change
-                    and_(JobRecord.lease_expires_at.is_(None), JobRecord.updated_at < now - timedelta(seconds=lease))),
-            )
+                JobRecord.status == JobStatus.RUNNING.value, lapsed)
         ).all()
         for record_id, owner, attempts, name, args in expired:
             final = attempts >= max_attempts
@@ -398,12 +399,13 @@ def sweep(app: Flask) -> list[int]:
                       "last_error": "the process running it stopped (its lease expired)"}
             if final:
                 values.update(status=JobStatus.FAILED.value, finished_at=now)
+                _give_up(app, name, args)
             else:
                 values.update(status=JobStatus.RETRYING.value, next_attempt_at=now)
             same_owner = JobRecord.lease_owner == owner if owner is not None else JobRecord.lease_owner.is_(None)
             won = db.session.execute(
                 update(JobRecord)
-                .where(JobRecord.id == record_id, JobRecord.status == JobStatus.RUNNING.value, same_owner)
+                .where(JobRecord.id == record_id, JobRecord.status == JobStatus.RUNNING.value, same_owner, lapsed)
                 .values(**values)
             ).rowcount
             db.session.commit()
@@ -411,14 +413,13 @@ def sweep(app: Flask) -> list[int]:
                 continue
             if final:
                 log.error("job %s (%s): the process running its last attempt stopped; it failed", record_id, name)
-                _give_up(app, name, args)
             else:
                 log.warning("job %s (%s): the process running it stopped; it runs again", record_id, name)
                 revived.append((record_id, attempts + 1, lane_of(name)))
     for record_id, attempt, lane in revived:
         try:
             backend(app).submit(record_id, attempt, 0.0, lane=lane)
-        except Exception:  # Redis away: the record waits, retrying, for the next sweep's pass over waiting jobs
+        except Exception:  # Redis away: the record waits, retrying, for a later sweep's pass over waiting jobs
             log.exception("job %s could not be queued again", record_id)
     return [record_id for record_id, _, _ in revived]
 
@@ -444,6 +445,7 @@ class Retry(NamedTuple):
     delay: float  # seconds until it is due
     postponed: bool = False  # asked for by the task (Postpone), not a failure
     lane: str = MAIN
+    due: datetime | None = None  # the record's next_attempt_at, for a postponed job's RQ id
 
 
 class Attempt(NamedTuple):
@@ -542,10 +544,10 @@ def _postpone(record_id: int, owner: str, postpone: Postpone) -> Retry | None:
     record.status = (JobStatus.RETRYING if record.attempts else JobStatus.QUEUED).value
     record.next_attempt_at = utcnow() + timedelta(seconds=postpone.delay)
     record.lease_owner = record.lease_expires_at = None
-    attempt = record.attempts + 1
+    attempt, due, lane = record.attempts + 1, record.next_attempt_at, lane_of(record.name)
     db.session.commit()
     log.debug("job %s postponed %.2fs: %s", record_id, postpone.delay, postpone)
-    return Retry(attempt, postpone.delay, postponed=True, lane=lane_of(record.name))
+    return Retry(attempt, postpone.delay, postponed=True, lane=lane, due=due)
 
 
 def _record_failure(record_id: int, owner: str, exc: BaseException, *, transient: bool, config) -> Retry | None:
@@ -663,7 +665,8 @@ class ThreadBackend:
             self._thread = threading.Thread(target=self._work, name="blogapp-jobs", daemon=True)
             self._thread.start()
 
-    def submit(self, record_id: int, attempt: int, delay: float = 0.0, fresh: bool = False, lane: str = MAIN) -> None:
+    def submit(self, record_id: int, attempt: int, delay: float = 0.0, fresh: bool = False, lane: str = MAIN,
+               due: datetime | None = None) -> None:
         with self._cv:
             if self._stopping:
                 log.warning("job %s stays queued: the job thread is shut down", record_id)
@@ -793,7 +796,7 @@ class RQBackend:
         self.queue = Queue(app.config["JOBS_QUEUE"], connection=self.connection)
         self.queues = {MAIN: self.queue,
                        LINKBACKS: Queue(f"{app.config['JOBS_QUEUE']}-{LINKBACKS}", connection=self.connection)}
-        self._sweeper = Sweeper(app)
+        self._sweeper = Sweeper(app, also=self.take_up_lost)
 
     def start(self) -> None:
         self._sweeper.start()
@@ -801,11 +804,48 @@ class RQBackend:
     def job_id(self, record_id: int, attempt: int, lane: str = MAIN) -> str:
         return f"{re.sub(r'[^A-Za-z0-9_-]', '_', self.queues[lane].name)}-{record_id}-{attempt}"
 
-    def submit(self, record_id: int, attempt: int, delay: float = 0.0, fresh: bool = False, lane: str = MAIN) -> None:
+    def take_up_lost(self) -> list[int]:
+        """Queue again the waiting jobs that Redis does not hold: a process died between recording a
+        job and queueing it, Redis refused it, or Redis lost its data. Only jobs overdue by two
+        sweeps are looked at, and one whose RQ job exists is left alone (a busy worker is not a
+        lost job). Returns their ids."""
+        from rq.job import Job
+
+        grace = 2 * float(self.app.config["JOBS_SWEEP_SECONDS"])
+        with self.app.app_context():
+            overdue = db.session.execute(
+                select(JobRecord.id, JobRecord.attempts, JobRecord.name, JobRecord.next_attempt_at).where(
+                    JobRecord.status.in_(_PENDING),
+                    or_(JobRecord.next_attempt_at.is_(None),
+                        JobRecord.next_attempt_at <= utcnow() - timedelta(seconds=grace)))
+            ).all()
+        lost = []
+        for record_id, attempts, name, due in overdue:
+            lane, attempt = lane_of(name), attempts + 1
+            candidates = [self.job_id(record_id, attempt, lane)]
+            if due is not None:
+                candidates.append(self._postponed_id(record_id, attempt, lane, due))
+            if any(Job.exists(job_id, connection=self.connection) for job_id in candidates):
+                continue
+            log.warning("job %s (%s) was waiting with nothing in Redis to run it; queued again", record_id, name)
+            self.submit(record_id, attempt, 0.0, lane=lane)
+            lost.append(record_id)
+        return lost
+
+    def _postponed_id(self, record_id: int, attempt: int, lane: str, due: datetime) -> str:
+        # The attempt's own id is taken by the RQ job that postponed itself, still running as it
+        # schedules this one; the due time (from the record) makes the new id known to the sweep.
+        return f"{self.job_id(record_id, attempt, lane)}-at{int(due.replace(tzinfo=UTC).timestamp())}"
+
+    def submit(self, record_id: int, attempt: int, delay: float = 0.0, fresh: bool = False, lane: str = MAIN,
+               due: datetime | None = None) -> None:
         """``fresh``: the attempt's number is already taken by the RQ job running now (a task that
-        postponed itself), so this one gets an id of its own."""
+        postponed itself), so this one gets an id of its own, from its record's ``due`` time."""
         queue = self.queues[lane]
-        job_id = self.job_id(record_id, attempt, lane) + (f"-{secrets.token_hex(4)}" if fresh else "")
+        if fresh:
+            job_id = self._postponed_id(record_id, attempt, lane, due or utcnow() + timedelta(seconds=delay))
+        else:
+            job_id = self.job_id(record_id, attempt, lane)
         options = {
             "args": (record_id,),
             "job_id": job_id,
@@ -858,7 +898,7 @@ def run_rq_job(record_id: int) -> str:
     if retry is None:
         return "done"
     try:
-        rq_backend.submit(record_id, retry.attempt, retry.delay, fresh=retry.postponed, lane=retry.lane)
+        rq_backend.submit(record_id, retry.attempt, retry.delay, fresh=retry.postponed, lane=retry.lane, due=retry.due)
     except Exception as exc:
         with app.app_context():
             record = db.session.get(JobRecord, record_id)

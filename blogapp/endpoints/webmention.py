@@ -20,6 +20,7 @@ import mf2py
 from bs4 import BeautifulSoup
 from flask import Response, current_app, jsonify, render_template, request
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .. import jobs
 from ..extensions import csrf, db
@@ -114,17 +115,39 @@ def webmention_endpoint():
         return _text(error.message, 429 if error.code == ACCESS_DENIED else 400)
 
     token = secrets.token_urlsafe(24)
-    entry = LinkbackLog(protocol="webmention", source_url=source[:2000], source_host=host[:255], target_url=target[:2000],
-                        post_id=resolved.post_id, client_ip=mention.client_ip, token=token,
-                        outcome="verifying", message="queued")
-    db.session.add(entry)
-    db.session.commit()
     key = "webmention:" + hashlib.sha256(f"{resolved.post_id} {source_key(source)}".encode()).hexdigest()
-    jobs.enqueue("webmention.verify", entry.id, key=key)
+    record = _record(source, target, host, resolved.post_id, mention.client_ip, token, key)
+    if record is None:
+        return _text("The Webmention could not be stored; try again later.", 503)
+    jobs.submit(record)
     location = absolute_url(f"/webmention/{token}")
     response = _text(f"Webmention from {source} to {target} queued for verification; status at {location}", 201)
     response.headers["Location"] = location
     return response
+
+
+def _record(source: str, target: str, host: str, post_id: int, client_ip: str, token: str, key: str):
+    """The log row (the status page) and the job that verifies it, in one commit: once we answer
+    201, the verification survives any crash. One job per post and source at a time (``key``);
+    while one is waiting, this request's job comes after it, and finds its row either finished
+    with the other's (nothing to do) or not (it verifies)."""
+    for keyed in (jobs.active_with_key(key) is None, False):
+        entry = LinkbackLog(protocol="webmention", source_url=source[:2000], source_host=host[:255],
+                            target_url=target[:2000], post_id=post_id, client_ip=client_ip, token=token,
+                            outcome="verifying", message="queued")
+        db.session.add(entry)
+        try:
+            db.session.flush()
+            record = jobs.prepare("webmention.verify", entry.id, key=key if keyed else None)
+            db.session.commit()
+            return record
+        except IntegrityError:  # the same post and source, queued by another request just now
+            db.session.rollback()
+        except SQLAlchemyError:
+            db.session.rollback()
+            log.exception("recording a Webmention failed")
+            return None
+    return None
 
 
 STATES = {"verifying": "queued", "accepted": "verified", "refused": "refused"}
