@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from .extensions import db
 from .models import ImportedItem, LegacyPath, Page, Post
-from .validation import BIGINT_MAX, parse_id
+from .validation import BIGINT_MAX, MAX_ID, parse_id
 
 
 def legacy_key(path: str) -> str:
@@ -42,7 +42,9 @@ def by_query(args: Mapping[str, str]) -> Post | Page | None:
     if row is not None:
         return db.session.get(Post, row.post_id) if row.post_id is not None else db.session.get(Page, row.page_id)
     imported_any = db.session.scalar(select(ImportedItem.id).where(ImportedItem.kind.in_(("post", "page"))).limit(1))
-    if imported_any is None and "p" in args:
+    if imported_any is None and "p" in args and wanted <= MAX_ID:
+        # (Our ids fit an integer column: a bigger one is no post of ours, and PostgreSQL would not
+        # even compare it with one: "integer out of range".)
         return db.session.get(Post, wanted)
     return None
 

@@ -18,11 +18,10 @@ import pytest
 from bs4 import BeautifulSoup
 from sqlalchemy import select
 
-from blogapp.extensions import db
 from blogapp.models import Comment, User
 from blogapp.validation import NUL_MESSAGE
 from conftest import SITE_URL, csrf_token
-from helpers import add_comment, make_post
+from helpers import add_comment, database, make_post
 
 SITE = "http://blog.test"
 FORM = "application/x-www-form-urlencoded"
@@ -41,14 +40,6 @@ def post(app, ctx):
     post_id, path = make_post(title="Target post", days_ago=3)
     comment_id = add_comment(post_id, "A first comment")
     return post_id, path, SITE + path, comment_id
-
-
-def database() -> dict[str, list]:
-    """Every row of every table, as the database has it now: but the page cache's version counter,
-    whose row the first rendered page creates (a write of content changes its own table too)."""
-    db.session.rollback()
-    return {table.name: sorted(map(repr, db.session.execute(table.select()).all()))
-            for table in db.metadata.sorted_tables if table.name != "content_version"}
 
 
 @pytest.fixture

@@ -25,6 +25,22 @@ from ..validation import RefusesNul
 YEARS = range(1900, 9999)
 
 
+class WholeNumberField(IntegerField):
+    """An ``IntegerField`` that refuses a number of more than 20 characters as not a number at all.
+
+    WTForms' ``NumberRange`` checks ``math.isnan(value)``, and an int past 10**308 cannot become a
+    float: a 400-digit number raised OverflowError (a 500) instead of failing the range.
+    """
+
+    MAX_LENGTH = 20
+
+    def process_formdata(self, valuelist):
+        if valuelist and len(valuelist[0].strip()) > self.MAX_LENGTH:
+            self.data = None
+            raise ValueError(self.gettext("Not a valid integer value."))
+        super().process_formdata(valuelist)
+
+
 def _term_lengths(model):
     """A validator: each comma-separated name fits in ``model``'s name column."""
     limit = model.name.type.length
@@ -80,8 +96,8 @@ class PageForm(RefusesNul, FlaskForm):
     slug = StringField("Slug", description="The page's address: /slug/. Leave empty to make one from the title.",
                        validators=[Optional(), Length(max=180)])
     body = TextAreaField("Body (Markdown)", validators=[Length(max=500_000)])
-    menu_order = IntegerField("Menu order", default=0, validators=[Optional(), NumberRange(-1_000_000, 1_000_000)],
-                              description="The navigation lists pages by this number, then by title.")
+    menu_order = WholeNumberField("Menu order", default=0, validators=[Optional(), NumberRange(-1_000_000, 1_000_000)],
+                                  description="The navigation lists pages by this number, then by title.")
     status = RadioField(
         "Status",
         choices=[SelectChoice(PageStatus.DRAFT.value, "Draft"), SelectChoice(PageStatus.PUBLISHED.value, "Published")],
@@ -95,10 +111,17 @@ class PageForm(RefusesNul, FlaskForm):
             raise ValidationError(f"/{slug}/ is one of the site's own addresses{year}; choose another slug.")
 
 
+def _stripped(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 class CommentEditForm(RefusesNul, FlaskForm):
     author_name = StringField("Name", validators=[DataRequired(), Length(max=245)])
-    author_email = EmailField("Email", validators=[Optional(), Email(check_deliverability=False), Length(max=254)])
-    author_url = URLField("URL", validators=[Optional(), URL(), Length(max=2000)])
+    # Stripped, as the comment form does: Optional() passes a value of spaces alone without its
+    # other checks (Length among them), and 2,001 of them would not fit the column.
+    author_email = EmailField("Email", filters=[_stripped],
+                              validators=[Optional(), Email(check_deliverability=False), Length(max=254)])
+    author_url = URLField("URL", filters=[_stripped], validators=[Optional(), URL(), Length(max=2000)])
     content = TextAreaField("Comment", validators=[DataRequired(), Length(max=10000)])
     status = SelectField(
         "Status", choices=[SelectChoice(s, s.capitalize()) for s in ("pending", "approved", "spam", "trash")]
@@ -112,12 +135,12 @@ class ReplyForm(RefusesNul, FlaskForm):
 class SettingsForm(RefusesNul, FlaskForm):
     SITE_TITLE = StringField("Site title", validators=[DataRequired(), Length(max=200)])
     SITE_DESCRIPTION = StringField("Tagline", validators=[Length(max=300)])
-    POSTS_PER_PAGE = IntegerField("Posts per page", validators=[NumberRange(1, 100)])
+    POSTS_PER_PAGE = WholeNumberField("Posts per page", validators=[NumberRange(1, 100)])
     COMMENT_MODERATION = RadioField(
         "New comments", choices=[SelectChoice(value, label) for value, label in MODERATION_MODES.items()]
     )
-    COMMENT_THREAD_DEPTH = IntegerField("Thread comments this many levels deep", validators=[NumberRange(1, 10)])
-    CLOSE_COMMENTS_AFTER_DAYS = IntegerField(
+    COMMENT_THREAD_DEPTH = WholeNumberField("Thread comments this many levels deep", validators=[NumberRange(1, 10)])
+    CLOSE_COMMENTS_AFTER_DAYS = WholeNumberField(
         "Close comments and pings on posts older than this many days", description="0 = never", validators=[NumberRange(0, 100000)]
     )
 
@@ -135,7 +158,10 @@ class BlockDomainForm(RefusesNul, FlaskForm):
         if "://" in value:  # a pasted URL: keep its host
             from urllib.parse import urlsplit
 
-            value = (urlsplit(value).hostname or "").rstrip(".")
+            try:
+                value = (urlsplit(value).hostname or "").rstrip(".")
+            except ValueError:  # "http://[::1" (an unclosed bracket), "http://\u2100.example" (NFKC has a "/")
+                value = ""
         if not value or not all(label and len(label) <= 63 and label.replace("-", "").isalnum() for label in value.split(".")):
             raise ValidationError("That does not look like a domain name.")
         field.data = value

@@ -296,7 +296,7 @@ def send_linkbacks_again(post_id: int, link_id: int | None = None):
 @bp.route("/posts/new", methods=["GET", "POST"])
 @bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
 def edit_post(post_id: int | None = None):
-    post = _get_or_404(Post, post_id) if post_id else None
+    post = _get_or_404(Post, post_id) if post_id is not None else None  # /posts/0/edit is no post, not a new one
     form = PostForm(obj=None)
     if request.method == "GET" and post is not None:
         form.title.data = post.title
@@ -388,7 +388,7 @@ def _page_form_response(form: PageForm, page: Page | None, status: int = 200):
 @bp.route("/pages/new", methods=["GET", "POST"])
 @bp.route("/pages/<int:page_id>/edit", methods=["GET", "POST"])
 def edit_page(page_id: int | None = None):
-    page = _get_or_404(Page, page_id) if page_id else None
+    page = _get_or_404(Page, page_id) if page_id is not None else None  # /pages/0/edit: likewise
     form = PageForm(obj=None)
     if request.method == "GET" and page is not None:
         form.title.data = page.title

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import codecs
 import html
+import re
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
@@ -25,6 +26,8 @@ from . import bp
 # (ISO-8859-1 read as its superset windows-1252, JIS, EUC-JP, SJIS) and a few other common ones.
 # Unrestricted detection reads short Western text as cp1250 ("crème" -> "crčme").
 LEGACY_CHARSETS = ["cp1252", "cp1251", "shift_jis", "euc_jp", "iso2022_jp", "gb18030", "big5", "euc_kr"]
+# Half of a surrogate pair: no character at all, though a few codecs can name one (see read_fields).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class TrackbackError(ValueError):
@@ -89,6 +92,10 @@ def read_fields() -> dict[str, str]:
         if name in ("url", "title", "excerpt", "blog_name") and name not in fields:
             if contains_nul(text):
                 raise TrackbackError(f"The {name} field contains a NUL character (%00).")
+            if _SURROGATE.search(text):
+                # unicode_escape ("\\ud800"), raw_unicode_escape or UTF-7 ("+2AA-") can name half of a
+                # surrogate pair: no character, which no sanitiser, database or XML document can hold.
+                raise TrackbackError(f"The request is not valid {charset} text.")
             # Senders put HTML and entities in these (WordPress: "&#8212;"): keep the text only.
             fields[name] = " ".join(NOT_XML.sub("", html.unescape(nh3.clean(text, tags=set()))).split())
     return fields

@@ -14,9 +14,10 @@ MAX_URL_LENGTH = 2000
 def url_problem(url: str, name: str) -> str | None:
     """Why ``url`` (a linkback's source or target, called ``name``) cannot be taken, or None.
 
-    The one check every linkback protocol makes before a URL reaches a lookup or a column.
+    The one check every linkback protocol makes before a URL reaches a lookup or a column. A NUL
+    written "%00" counts too: our own URLs are looked up by their decoded path (``local_path``).
     """
-    if contains_nul(url):
+    if contains_nul(url) or "%00" in url:
         return f"The {name} contains a NUL character (%00)."
     if len(url) > MAX_URL_LENGTH:
         return f"The {name} is longer than {MAX_URL_LENGTH:,} characters."
@@ -24,8 +25,11 @@ def url_problem(url: str, name: str) -> str | None:
 
 
 def is_http_url(value: str) -> bool:
+    """An http(s) URL with a host, and a port that is a number from 0 to 65535 if it has one
+    (``:99999`` or ``:abc`` is no address anything can be fetched from, or compared by)."""
     try:
         parts = urlsplit(value)
+        parts.port  # raises ValueError for a port out of range or not a number
     except ValueError:
         return False
     return parts.scheme.lower() in _DEFAULT_PORTS and bool(parts.hostname)
