@@ -1082,6 +1082,7 @@ def odd_tail(draw) -> str:
 
 
 def webmention_sources():
+    """Mostly a page at the closed port (its path, query or fragment odd), else no usable source."""
     plausible = st.one_of(st.just(f"{CLOSED}/a-page"), odd_tail().map(lambda t: f"{CLOSED}/{t}"),
                           odd_tail().map(lambda t: f"{CLOSED}/?q={t}"), odd_tail().map(lambda t: f"{CLOSED}/#{t}"))
     odd = st.one_of(st.sampled_from([
@@ -1092,6 +1093,7 @@ def webmention_sources():
 
 
 def webmention_targets():
+    """Mostly the post's permalink (an odd query or fragment added), else no post's address."""
     plausible = st.one_of(st.just("<target>"), odd_tail().map(lambda t: f"<target>?{t}"),
                           odd_tail().map(lambda t: f"<target>#{t}"))
     odd = st.one_of(st.sampled_from([
@@ -1161,36 +1163,33 @@ def test_the_webmention_status_page_takes_odd_tokens(client, post, watch, token)
 FAULTS = {-32700, -32600, -32601, -32602, 0, 16, 17, 32, 33, 48, 49, 50}
 
 
-def xml_text(value: str) -> str:
-    return escape(value)
-
-
 @st.composite
 def xmlrpc_values(draw, depth=0):
     """One ``<value>``, as XML text: every type XML-RPC has, with odd contents."""
     text = draw(st.one_of(short_text, odd_text(60, raw=False)))
     number = draw(numbers)
     choices = [
-        f"<value><string>{xml_text(text)}</string></value>", f"<value>{xml_text(text)}</value>",
-        f"<value><int>{xml_text(number)}</int></value>", f"<value><i4>{xml_text(number)}</i4></value>",
-        f"<value><i8>{xml_text(number)}</i8></value>",
+        f"<value><string>{escape(text)}</string></value>", f"<value>{escape(text)}</value>",
+        f"<value><int>{escape(number)}</int></value>", f"<value><i4>{escape(number)}</i4></value>",
+        f"<value><i8>{escape(number)}</i8></value>",
         f"<value><double>{draw(st.sampled_from(['nan', 'inf', '-inf', '1e400', '-0', 'abc', '', '1.5']))}</double></value>",
         f"<value><boolean>{draw(st.sampled_from(['0', '1', '2', 'true', '', '-1']))}</boolean></value>",
         f"<value><base64>{draw(st.sampled_from([b64encode(b'http://x/').decode(), '!!!', '', '====', 'YQ']))}</base64></value>",
-        f"<value><dateTime.iso8601>{xml_text(draw(st.sampled_from(['20260101T00:00:00', 'garbage', '', '99999999T99:99:99'])))}"
+        f"<value><dateTime.iso8601>{escape(draw(st.sampled_from(['20260101T00:00:00', 'garbage', '', '99999999T99:99:99'])))}"
         "</dateTime.iso8601></value>",
         "<value><nil/></value>", "<value/>", "<value><string/></value>",
     ]
     if depth < 2:
         children = "".join(draw(st.lists(xmlrpc_values(depth + 1), max_size=2)))
         choices.append(f"<value><array><data>{children}</data></array></value>")
-        members = "".join(f"<member><name>{xml_text(draw(short_text))}</name>{draw(xmlrpc_values(depth + 1))}</member>"
+        members = "".join(f"<member><name>{escape(draw(short_text))}</name>{draw(xmlrpc_values(depth + 1))}</member>"
                           for _ in range(draw(st.integers(0, 2))))
         choices.append(f"<value><struct>{members}</struct></value>")
     return draw(st.sampled_from(choices))
 
 
 def pingback_sources():
+    """Mostly the fake site's page that links to the post, or the closed port; else no usable source."""
     plausible = st.one_of(st.just("<site>"), odd_tail().map(lambda t: f"<site>?x={t}"), odd_tail().map(lambda t: f"{CLOSED}/{t}"))
     odd = st.one_of(st.sampled_from(["http://127.0.0.1:99999/", "http://127.0.0.1:abc/", "http://[::1/", "ftp://127.0.0.1/", "",
                                      " ", f"{CLOSED}/" + "a" * 1990, "<target>"]), odd_text(60, raw=False))
@@ -1198,6 +1197,7 @@ def pingback_sources():
 
 
 def pingback_targets():
+    """Mostly the post's permalink (an odd query or fragment added), else no post's address."""
     plausible = st.one_of(st.just("<target>"), odd_tail().map(lambda t: f"<target>?{t}"),
                           odd_tail().map(lambda t: f"<target>#{t}"))
     odd = st.one_of(st.sampled_from([f"{SITE_URL}:99999/", f"{SITE_URL}/", "", "\u200b", "<target>" + "x" * 2000, "<site>"]),
@@ -1231,7 +1231,7 @@ def test_xmlrpc_takes_odd_calls_and_answers_a_result_or_a_fault(app, client, pos
     def fill(value: str) -> str:
         return value.replace("<site>", site_page).replace("<target>", post[2])
 
-    strings = [f"<value><string>{xml_text(fill(value))}</string></value>" for value in (source, target)]
+    strings = [f"<value><string>{escape(fill(value))}</string></value>" for value in (source, target)]
     if shape == "strings":
         values = {"system.listMethods": [], "system.methodHelp": strings[1:], "system.methodSignature": strings[1:],
                   "pingback.extensions.getPingbacks": strings[1:]}.get(method, strings)
@@ -1240,7 +1240,7 @@ def test_xmlrpc_takes_odd_calls_and_answers_a_result_or_a_fault(app, client, pos
     else:
         values = params
     head = "<?xml version=\"1.0\"?>" if declared is None else f'<?xml version="1.0" encoding="{declared}"?>'
-    document = (f"{head}<methodCall><methodName>{xml_text(method)}</methodName><params>"
+    document = (f"{head}<methodCall><methodName>{escape(method)}</methodName><params>"
                 + "".join(f"<param>{v}</param>" for v in values) + "</params></methodCall>")
     if written == "bad-bytes":
         body = document.encode("utf-8").replace(b"<params>", b"<params>\xed\xa0\x80", 1)
@@ -1332,13 +1332,13 @@ def test_trackback_takes_odd_values_and_records_only_what_it_accepts(app, client
     [comment] = watch.new(Comment)
     assert comment.kind == "trackback" and comment.post_id == post[0]
     assert not NOT_XML.search(comment.content + comment.author_name + comment.source_url)
-    if declared is None and field_charset is None and written == "utf-8" and all(not isinstance(v, bytes) for _, v in pairs):
-        sent = {k: _sanitised(v.replace("+", " ") if raw else v) for k, v in pairs}
-        if not raw:
-            t, e = cap(squash(sent["title"]), 250), cap(squash(sent["excerpt"]), 252)
-            assert comment.source_url == sent["url"]
-            assert comment.content == "\n\n".join(part for part in (t, e) if part)
-            assert comment.author_name == (cap(squash(sent["blog_name"]), 250) or t or sent["url"])
+    if (declared, field_charset, written, raw) == (None, None, "utf-8", False) and all(isinstance(v, str) for _, v in pairs):
+        # Sent as a browser would (UTF-8, percent-encoded, no charset named): stored as the sanitised fields say.
+        sent = {k: _sanitised(v) for k, v in pairs}
+        t, e = cap(squash(sent["title"]), 250), cap(squash(sent["excerpt"]), 252)
+        assert comment.source_url == sent["url"]
+        assert comment.content == "\n\n".join(part for part in (t, e) if part)
+        assert comment.author_name == (cap(squash(sent["blog_name"]), 250) or t or sent["url"])
     assert client.get(post[1]).status_code == 200
     feed = client.get(post[1] + "feed/")
     assert feed.status_code == 200
@@ -1430,25 +1430,39 @@ def test_pingback_from_a_port_that_is_no_port_is_fault_16_and_logs_no_traceback(
     watch.unchanged()
 
 
-@pytest.mark.parametrize("charset, title, name", [
-    ("unicode_escape", "%5Cud800", "unicode-escape"),  # "\ud800", written as an escape
-    ("raw_unicode_escape", "%5Cudfff", "raw-unicode-escape"),
-    ("utf-7", "%2B2AA-", "utf-7"),  # "+2AA-" is U+D800 in UTF-7
-])
-@pytest.mark.parametrize("where", ["content-type", "field"])
-def test_a_trackback_charset_that_decodes_to_half_a_surrogate_pair_is_error_1(client, post, watch, charset, title, name, where):
-    """Such a value reached nh3 (and would have reached the database), which cannot take it: a 500."""
+def trackback_in(client, post, charset: str, where: str, title: str):
+    """A trackback whose title is ``title`` (percent-encoded bytes), its charset named in the
+    Content-Type or in the ``charset`` field: the (error, message) of the answer."""
     body = f"url=http%3A%2F%2F127.0.0.1%3A9%2Fa&title={title}"
     content_type = FORM
     if where == "field":
         body += f"&charset={charset}"
     else:
         content_type += f"; charset={charset}"
+    answer = BeautifulSoup(client.post(post[1] + "trackback/", data=body, content_type=content_type).get_data(), "xml")
+    return answer.find("error").get_text(), answer.find("message").get_text()
+
+
+@pytest.mark.parametrize("title", ["%2B2AA-", "%2B3%2F8-", "a%2B2D0-"])  # U+D800, U+DFFF, U+D83D (a pair's first half)
+@pytest.mark.parametrize("where", ["content-type", "field"])
+def test_a_utf7_trackback_that_decodes_to_half_a_surrogate_pair_is_error_1(client, post, watch, title, where):
+    """Such a value reached nh3 (and would have reached the database), which cannot take it: a 500."""
     watch.start()
-    response = client.post(post[1] + "trackback/", data=body, content_type=content_type)
-    answer = BeautifulSoup(response.get_data(), "xml")
-    assert (answer.find("error").get_text(), answer.find("message").get_text()) == (
-        "1", f"The request is not valid {name} text.")
+    assert trackback_in(client, post, "utf-7", where, title) == ("1", "The request is not valid utf-7 text.")
+    watch.clean()
+    watch.unchanged()
+
+
+@pytest.mark.parametrize("charset, title", [
+    ("unicode_escape", "%5Cud800"),  # "\ud800", as an escape: half a surrogate pair, a 500
+    ("raw_unicode_escape", "%5Cudfff"),
+    ("unicode_escape", "%5C%ED"),  # an unknown escape: a DeprecationWarning (an error where warnings are)
+])
+@pytest.mark.parametrize("where", ["content-type", "field"])
+def test_a_trackback_in_an_escape_codec_is_an_unknown_charset(client, post, watch, charset, title, where):
+    """Python's escape codecs are text codecs to ``codecs``, but no charset a sender means."""
+    watch.start()
+    assert trackback_in(client, post, charset, where, title) == ("1", f"Unknown charset {charset!r}.")
     watch.clean()
     watch.unchanged()
 

@@ -26,6 +26,9 @@ from . import bp
 # (ISO-8859-1 read as its superset windows-1252, JIS, EUC-JP, SJIS) and a few other common ones.
 # Unrestricted detection reads short Western text as cp1250 ("crème" -> "crčme").
 LEGACY_CHARSETS = ["cp1252", "cp1251", "shift_jis", "euc_jp", "iso2022_jp", "gb18030", "big5", "euc_kr"]
+# Python's codecs that read backslash escapes ("\\u00e9"), not a charset any sender means: they
+# warn (DeprecationWarning) on an unknown escape, and name half a surrogate pair at will.
+NOT_CHARSETS = {"unicode-escape", "raw-unicode-escape"}
 # Half of a surrogate pair: no character at all, though a few codecs can name one (see read_fields).
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -56,6 +59,8 @@ def _charset_of(raw_pairs: list[tuple[bytes, bytes]]) -> str:
         except (LookupError, ValueError):  # ValueError: a NUL in the name
             raise TrackbackError(f"Unknown charset {declared!r}.") from None
         if not getattr(info, "_is_text_encoding", True):  # base64, rot13, zlib: bytes.decode refuses them
+            raise TrackbackError(f"Unknown charset {declared!r}.")
+        if info.name in NOT_CHARSETS:
             raise TrackbackError(f"Unknown charset {declared!r}.")
         return info.name
     values = b" ".join(v for _, v in raw_pairs)
@@ -93,8 +98,8 @@ def read_fields() -> dict[str, str]:
             if contains_nul(text):
                 raise TrackbackError(f"The {name} field contains a NUL character (%00).")
             if _SURROGATE.search(text):
-                # unicode_escape ("\\ud800"), raw_unicode_escape or UTF-7 ("+2AA-") can name half of a
-                # surrogate pair: no character, which no sanitiser, database or XML document can hold.
+                # UTF-7 can name half of a surrogate pair ("+2AA-" is U+D800): no character, which no
+                # sanitiser, database or XML document can hold.
                 raise TrackbackError(f"The request is not valid {charset} text.")
             # Senders put HTML and entities in these (WordPress: "&#8212;"): keep the text only.
             fields[name] = " ".join(NOT_XML.sub("", html.unescape(nh3.clean(text, tags=set()))).split())
