@@ -1093,6 +1093,8 @@ def test_edit_comment_rerenders_and_sanitises(admin_client, data, reader):
                                                              ("content", "", "content"),
                                                              ("author_name", "", "author_name"),
                                                              ("author_url", "not a url", "author_url"),
+                                                             ("author_url", "javascript://x.example/%0Aalert(1)",
+                                                              "author_url"),
                                                              ("status", "published", "status")])
 def test_edit_comment_with_bad_values_saves_nothing(admin_client, data, field, value, error_field):
     post_id, _ = data.post()

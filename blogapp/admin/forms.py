@@ -127,6 +127,12 @@ class CommentEditForm(RefusesNul, FlaskForm):
         "Status", choices=[SelectChoice(s, s.capitalize()) for s in ("pending", "approved", "spam", "trash")]
     )
 
+    def validate_author_url(self, field):
+        # WTForms' URL() takes any scheme ("javascript://x.example/%0Aalert(1)"), and readers get
+        # the author's name as a link to it.
+        if field.data and not field.data.lower().startswith(("http://", "https://")):
+            raise ValidationError("Give an http:// or https:// address.")
+
 
 class ReplyForm(RefusesNul, FlaskForm):
     content = TextAreaField("Your reply", validators=[DataRequired("Write something to reply."), Length(max=10000)])
