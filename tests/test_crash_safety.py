@@ -43,6 +43,7 @@ from blogapp.extensions import db
 from blogapp.models import Comment, JobRecord, LinkbackAttempt, LinkbackLog, OutboundLink
 from conftest import SITE_URL, TEST_REDIS_URL
 from helpers import make_post
+from test_jobs import redis_cleanup  # noqa: F401  (a fixture: the Redis keys of this test's queue)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  # the interpreter running the tests: its gunicorn and flask
@@ -76,40 +77,6 @@ def config_overrides(backend_name, queue_name):
     if backend_name == "rq":
         config |= {"REDIS_URL": TEST_REDIS_URL, "JOBS_QUEUE": queue_name}
     return config
-
-
-@pytest.fixture
-def redis_cleanup(backend_name, queue_name):
-    """Deletes every key this test's queue and workers made, and checks that none is left.
-
-    Most hold the queue's name (the workers are named after it too). A scheduler's hash is named
-    by a random id and says its queue inside; a killed worker's scheduler never deletes it."""
-    if backend_name != "rq":
-        yield
-        return
-    import redis
-
-    conn = redis.Redis.from_url(TEST_REDIS_URL)
-    clean_groups_existed = conn.exists("rq:clean_groups")
-
-    def schedulers() -> list[bytes]:
-        return [key for key in conn.scan_iter(match="rq:scheduler:*", count=1000)
-                if conn.type(key) == b"hash" and queue_name.encode() in (conn.hget(key, "queues") or b"")]
-
-    try:
-        yield
-    finally:
-        for key in [*conn.scan_iter(match=f"*{queue_name}*", count=1000), *schedulers()]:
-            conn.delete(key)
-        for members_of in ("rq:queues", "rq:workers"):
-            for member in conn.smembers(members_of):
-                if queue_name.encode() in member:
-                    conn.srem(members_of, member)
-        if not clean_groups_existed:  # set by a worker's maintenance run
-            conn.delete("rq:clean_groups")
-        left = [*conn.scan_iter(match=f"*{queue_name}*"), *schedulers()]
-        conn.close()
-        assert not left, f"Redis keys left behind: {left}"
 
 
 def free_port() -> int:
