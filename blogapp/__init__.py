@@ -13,6 +13,7 @@ from werkzeug.routing import IntegerConverter
 
 from .config import DEFAULTS, load_secret_key
 from .extensions import csrf, db, limiter, login_manager, migrate
+from .validation import MAX_ID
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +25,10 @@ class BoundedIntegerConverter(IntegerConverter):
     deep in a database driver.
     """
 
-    def __init__(self, map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):
+    # ASCII digits only: Werkzeug's \d also takes other scripts' digits ("١٢"), which int() reads.
+    regex = r"[0-9]+"
+
+    def __init__(self, map, fixed_digits=0, min=None, max=MAX_ID, signed=False):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 

@@ -67,6 +67,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .extensions import db
+from .linkback.fetch import transient_status
 from .models import ACTIVE_JOB_STATUSES, JobRecord, JobStatus, utcnow
 from .templating import site_request_context
 
@@ -137,17 +138,13 @@ class TransientJobError(Exception):
         self.status = status
 
 
-def _retryable_status(status: int | None) -> bool:
-    return status is not None and (status == 429 or 500 <= status <= 599)
-
-
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, TransientJobError):
-        return exc.status is None or _retryable_status(exc.status)
+        return exc.status is None or transient_status(exc.status)
     if isinstance(exc, (requests.Timeout, requests.ConnectionError)):
         return True
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return _retryable_status(exc.response.status_code)
+        return transient_status(exc.response.status_code)
     return False
 
 

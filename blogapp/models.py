@@ -244,10 +244,6 @@ class Comment(db.Model):
     post: Mapped[Post] = relationship(back_populates="comments")
     parent: Mapped[Comment | None] = relationship(remote_side=[id])
 
-    @property
-    def is_linkback(self) -> bool:
-        return self.kind != CommentKind.COMMENT
-
     def as_json(self) -> dict:
         return {
             "id": self.id,

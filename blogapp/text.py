@@ -71,15 +71,6 @@ def html_to_text(html: str) -> str:
     return " ".join(html_module.unescape(text).split())
 
 
-def truncate_words(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters at a word boundary, with an ellipsis if cut."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:.-–—")
-    return cut + "…"
-
-
 def slugify(value: str, max_length: int = 180) -> str:
     value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
     value = re.sub(r"[^a-zA-Z0-9]+", "-", value).strip("-").lower()

@@ -36,6 +36,7 @@ from ..pages import PageError, remove_page, save_page
 from ..posts import PostError, remove_post, save_post, split_terms
 from ..templating import local_time, site_zone
 from ..text import render_comment, render_post
+from ..validation import parse_id
 from . import bp
 from .forms import ActionForm, BlockDomainForm, CommentEditForm, LoginForm, PageForm, PostForm, ReplyForm, SettingsForm
 
@@ -45,8 +46,6 @@ login_manager.login_message_category = "info"
 
 COMMENT_TABS = ["pending", "approved", "spam", "trash"]
 COMMENTS_PER_PAGE = 50
-# The largest id an Integer column holds (PostgreSQL); bigger numbers make SQLite raise, not miss.
-MAX_ID = 2**31 - 1
 # Pages past this are empty anyway; the cap keeps LIMIT/OFFSET within what databases accept.
 MAX_PAGE = 1_000_000
 
@@ -76,20 +75,13 @@ def admin_counts():
     return {"status_counts": {tab: counts.get(tab, 0) for tab in COMMENT_TABS}, "action_form": ActionForm()}
 
 
-def _get_or_404(model, ident: int):
-    """``db.get_or_404``, with ids too big for the column treated as missing rather than as errors."""
-    if ident > MAX_ID:
-        abort(404)
-    return db.get_or_404(model, ident)
-
-
 def _page() -> int:
     return min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
 
 
 def _selected_ids() -> list[int]:
     """The ``ids`` ticked in a list form; anything that is not a plausible id is ignored."""
-    return [int(i) for i in request.form.getlist("ids") if i.isascii() and i.isdigit() and int(i) <= MAX_ID]
+    return [ident for ident in map(parse_id, request.form.getlist("ids")) if ident is not None]
 
 
 def _safe_next(target: str | None) -> str:
@@ -272,7 +264,7 @@ def _post_form_response(form: PostForm, post: Post | None, status: int = 200):
 @bp.route("/posts/<int:post_id>/linkbacks/send", methods=["POST"])
 def send_linkbacks_again(post_id: int, link_id: int | None = None):
     """"Send again": one target, or every target the post links to now."""
-    post = _get_or_404(Post, post_id)
+    post = db.get_or_404(Post, post_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     if not post.is_published or not post.send_linkbacks:
@@ -296,7 +288,7 @@ def send_linkbacks_again(post_id: int, link_id: int | None = None):
 @bp.route("/posts/new", methods=["GET", "POST"])
 @bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
 def edit_post(post_id: int | None = None):
-    post = _get_or_404(Post, post_id) if post_id is not None else None  # /posts/0/edit is no post, not a new one
+    post = db.get_or_404(Post, post_id) if post_id is not None else None  # /posts/0/edit is no post, not a new one
     form = PostForm(obj=None)
     if request.method == "GET" and post is not None:
         form.title.data = post.title
@@ -358,7 +350,7 @@ def edit_post(post_id: int | None = None):
 
 @bp.route("/posts/<int:post_id>/delete", methods=["POST"])
 def delete_post(post_id: int):
-    post = _get_or_404(Post, post_id)
+    post = db.get_or_404(Post, post_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     remove_post(post)
@@ -388,7 +380,7 @@ def _page_form_response(form: PageForm, page: Page | None, status: int = 200):
 @bp.route("/pages/new", methods=["GET", "POST"])
 @bp.route("/pages/<int:page_id>/edit", methods=["GET", "POST"])
 def edit_page(page_id: int | None = None):
-    page = _get_or_404(Page, page_id) if page_id is not None else None  # /pages/0/edit: likewise
+    page = db.get_or_404(Page, page_id) if page_id is not None else None  # /pages/0/edit: likewise
     form = PageForm(obj=None)
     if request.method == "GET" and page is not None:
         form.title.data = page.title
@@ -424,7 +416,7 @@ def edit_page(page_id: int | None = None):
 
 @bp.route("/pages/<int:page_id>/delete", methods=["POST"])
 def delete_page(page_id: int):
-    page = _get_or_404(Page, page_id)
+    page = db.get_or_404(Page, page_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     remove_page(page)
@@ -465,7 +457,7 @@ def _back(default_endpoint: str) -> str:
 
 @bp.route("/comments/<int:comment_id>/<action>", methods=["POST"])
 def comment_action(comment_id: int, action: str):
-    comment = _get_or_404(Comment, comment_id)
+    comment = db.get_or_404(Comment, comment_id)
     if action not in {*ACTIONS, "restore", "delete"}:
         abort(404)
     if not ActionForm().validate_on_submit():
@@ -503,7 +495,7 @@ def comments_bulk():
 
 @bp.route("/comments/<int:comment_id>/edit", methods=["GET", "POST"])
 def edit_comment(comment_id: int):
-    comment = _get_or_404(Comment, comment_id)
+    comment = db.get_or_404(Comment, comment_id)
     form = CommentEditForm(obj=comment)
     if form.validate_on_submit():
         for name in ("author_name", "author_email", "author_url", "content"):
@@ -520,7 +512,7 @@ def edit_comment(comment_id: int):
 
 @bp.route("/comments/<int:comment_id>/reply", methods=["GET", "POST"])
 def reply_comment(comment_id: int):
-    parent = _get_or_404(Comment, comment_id)
+    parent = db.get_or_404(Comment, comment_id)
     form = ReplyForm()
     if form.validate_on_submit():
         # Replying approves what one replies to, as in WordPress: a reply to a hidden comment makes no sense.
@@ -599,7 +591,7 @@ def block_domain():
 
 @bp.route("/linkbacks/unblock/<int:blocked_id>", methods=["POST"])
 def unblock_domain(blocked_id: int):
-    blocked = _get_or_404(BlockedDomain, blocked_id)
+    blocked = db.get_or_404(BlockedDomain, blocked_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     db.session.delete(blocked)

@@ -24,12 +24,12 @@ from sqlalchemy import Select, and_, or_
 
 from ..extensions import db
 from ..models import Post
+from ..validation import MAX_ID
 
 # 20261101T100000.123456Z-1234: published_at (naive UTC, microseconds only when there are
 # some), then the post's id. ASCII digits only, and one spelling per place (see parse_cursor).
 CURSOR = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})(?:\.([0-9]{6}))?Z-([1-9][0-9]{0,9})",
                     re.ASCII)
-MAX_ID = 2**31 - 1  # what an integer column holds, as for ids in routes (BoundedIntegerConverter)
 
 
 def cursor_of(post: Post) -> str:

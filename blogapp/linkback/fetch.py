@@ -33,6 +33,11 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 
 
+def transient_status(status: int | None) -> bool:
+    """Whether an HTTP answer with ``status`` may go better later: 429 (slow down) or any 5xx."""
+    return status is not None and (status == 429 or 500 <= status <= 599)
+
+
 class FetchError(Exception):
     """The page could not be had; ``refused`` when our guard said no (nothing was sent).
 
@@ -45,7 +50,7 @@ class FetchError(Exception):
         self.message = message
         self.refused = refused
         self.status = status
-        self.transient = transient or (status is not None and (status == 429 or 500 <= status <= 599))
+        self.transient = transient or transient_status(status)
 
 
 @dataclass

@@ -35,7 +35,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.xmlrpc import DefusedExpatParser
 
 from .discover import Endpoint, endpoint_of
-from .fetch import FetchError, FetchResult, GuardedFetcher
+from .fetch import FetchError, FetchResult, GuardedFetcher, transient_status
 from .verify import cap, decode_html, squash
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class Sender:
             return Outcome(SENT, "webmention", endpoint, answer.status, _cap(message))
         return Outcome(FAILED, "webmention", endpoint, answer.status,
                        _cap(f"HTTP {answer.status}: {_answer_text(answer)}".rstrip(": ")),
-                       transient=_retryable(answer.status))
+                       transient=transient_status(answer.status))
 
     def pingback(self, endpoint: str, note: Announcement) -> Outcome:
         proxy = xmlrpc.client.ServerProxy(endpoint, transport=_GuardedTransport(self.fetcher, endpoint))
@@ -159,7 +159,7 @@ class Sender:
             return Outcome(FAILED, "pingback", endpoint, code, _cap(f"Fault {fault.faultCode}: {text}"))
         except xmlrpc.client.ProtocolError as exc:
             return Outcome(FAILED, "pingback", endpoint, exc.errcode, _cap(f"HTTP {exc.errcode}: {exc.errmsg}"),
-                           transient=_retryable(exc.errcode))
+                           transient=transient_status(exc.errcode))
         except FetchError as exc:
             return Outcome(FAILED, "pingback", endpoint, exc.status, _cap(exc.message), exc.transient)
         except (xmlrpc.client.ResponseError, ExpatError, DefusedXmlException, ValueError, TypeError) as exc:
@@ -179,7 +179,7 @@ class Sender:
         if answer.status != 200:
             return Outcome(FAILED, "trackback", endpoint, answer.status,
                            _cap(f"HTTP {answer.status}: {_answer_text(answer)}".rstrip(": ")),
-                           transient=_retryable(answer.status))
+                           transient=transient_status(answer.status))
         try:
             root = defusedxml.ElementTree.fromstring(answer.body.lstrip())
         except (defusedxml.ElementTree.ParseError, DefusedXmlException, ValueError):
@@ -215,10 +215,6 @@ class _GuardedTransport(xmlrpc.client.Transport):
             raise
         except Exception as exc:  # whatever a malformed answer makes the stdlib unmarshaller raise
             raise xmlrpc.client.ResponseError(f"{type(exc).__name__}: {exc}") from None
-
-
-def _retryable(status: int | None) -> bool:
-    return status is not None and (status == 429 or 500 <= status <= 599)
 
 
 def _answer_text(answer: FetchResult) -> str:
