@@ -1,4 +1,4 @@
-"""Background jobs (blogapp/jobs.py) on both back ends: the in-process thread, and RQ on Redis.
+"""Background jobs (blogapp/jobs/) on both back ends: the in-process thread, and RQ on Redis.
 
 Tests marked with ``both`` run on each back end; the RQ ones are skipped unless TEST_REDIS_URL
 is set. On RQ a real worker (RQ's SimpleWorker with its scheduler, through ``jobs``' own worker
@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from blogapp import create_app, jobs
+from blogapp.jobs import attempt as job_attempt
 from blogapp.extensions import db
 from blogapp.models import JobRecord, SiteSetting, utcnow
 from conftest import SITE_URL, TEST_REDIS_URL, database_config
@@ -566,7 +567,7 @@ def test_the_worker_thread_outlives_failing_tasks(app, run, token, monkeypatch):
     assert [run.record(i).status for i in failing] == ["failed", "failed"]
     assert run.record(failing[1]).last_error == "SystemExit: task called exit"
     # Even a failure outside any task (here: the database step itself) leaves the thread running.
-    real_run_job = jobs.run_job
+    real_run_job = job_attempt.run_job
     broken = []
 
     def run_job_once_broken(record_id):
@@ -575,7 +576,8 @@ def test_the_worker_thread_outlives_failing_tasks(app, run, token, monkeypatch):
             raise RuntimeError("database went away")
         return real_run_job(record_id)
 
-    monkeypatch.setattr(jobs, "run_job", run_job_once_broken)
+    # Patched where the back ends look it up (attempt.run_in_app), not on the package.
+    monkeypatch.setattr(job_attempt, "run_job", run_job_once_broken)
     lost = enqueue(app, "test.noop", token)
     later = enqueue(app, "test.add", 4, 5)
     run.drain()

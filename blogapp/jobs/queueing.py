@@ -1,0 +1,96 @@
+"""Making jobs: ``enqueue()`` (record, commit, hand to the back end), or ``prepare()`` in the
+caller's own commit, then ``submit()`` to the back end or ``run_here()`` in the calling thread."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import JobRecord, JobStatus, utcnow
+from . import current
+from .attempt import execute
+from .records import active_with_key, describe
+from .tasks import TASKS, lane_of
+
+log = logging.getLogger(__name__)
+
+
+def enqueue(name: str, *args, key: str | None = None, delay: float = 0.0, **kwargs) -> JobRecord:
+    """Record a job for the task ``name`` and hand it to the back end; needs an app context.
+
+    Commits the current session first, so the job sees what the caller wrote. Arguments must
+    be JSON-serialisable. With ``key``, an unfinished job with the same key is returned instead
+    of a new one (``key`` is never passed to the task). ``delay`` seconds from now the job is
+    due (``key`` and ``delay`` are never passed to the task). If the back end refuses the job
+    (Redis down), the record is returned failed.
+    """
+    current.backend()  # no app wired for jobs: fail before committing anything
+    db.session.commit()
+    if key is not None and (existing := active_with_key(key)) is not None:
+        return existing
+    record = prepare(name, *args, key=key, delay=delay, **kwargs)
+    try:
+        db.session.commit()
+    except IntegrityError:  # another process enqueued the same key just now
+        db.session.rollback()
+        existing = active_with_key(key) if key is not None else None
+        if existing is None:
+            raise
+        return existing
+    submit(record)
+    return record
+
+
+def prepare(name: str, *args, key: str | None = None, delay: float = 0.0, run_here: bool = False,
+            **kwargs) -> JobRecord:
+    """Add a job's record to the current session, uncommitted: it becomes durable with the
+    caller's own writes, in the same commit. After that commit, ``submit(record)`` queues it, or,
+    with ``run_here``, ``run_here(record)`` runs it in the calling thread (the record is created
+    running, under a lease of this process, so no other process takes it while it lives)."""
+    if name not in TASKS:
+        raise KeyError(f"no task named {name!r}")
+    if key is not None and not 0 < len(key) <= 255:
+        raise ValueError("a job key has 1 to 255 characters")
+    payload = json.dumps({"args": list(args), "kwargs": kwargs})
+    delay = max(0.0, float(delay))
+    if run_here:
+        leases = current.leases()
+        owner = leases.new_owner()
+        record = JobRecord(name=name, key=key, args=payload, status=JobStatus.RUNNING.value, attempts=1,
+                           lease_owner=owner, lease_expires_at=leases.expiry())
+        leases.hold(owner)  # renewed from now: the caller commits it in a moment
+    else:
+        record = JobRecord(name=name, key=key, args=payload, status=JobStatus.QUEUED.value,
+                           next_attempt_at=utcnow() + timedelta(seconds=delay))
+    db.session.add(record)
+    return record
+
+
+def submit(record: JobRecord) -> None:
+    """Hand a committed, queued record to the back end; if it refuses (Redis down), the record fails."""
+    delay = max(0.0, (record.next_attempt_at - utcnow()).total_seconds()) if record.next_attempt_at else 0.0
+    record_id, name = record.id, record.name
+    try:
+        current.backend().submit(record_id, attempt=1, delay=delay, lane=lane_of(name))
+    except Exception as exc:
+        log.exception("job %s (%s) could not be queued", record_id, name)
+        record = db.session.get(JobRecord, record_id)
+        record.status = JobStatus.FAILED.value
+        record.last_error = f"could not be queued: {describe(exc)}"
+        record.finished_at = utcnow()
+        db.session.commit()
+
+
+def run_here(record: JobRecord):
+    """Run a committed record made by ``prepare(..., run_here=True)`` in this thread (needs an app
+    context) and return what the task returned (None if it failed). A retry or a postponement it
+    asks for goes to the back end like any other."""
+    record_id, owner = record.id, record.lease_owner
+    retry, result = execute(record_id, owner, here=True)
+    if retry is not None:
+        current.backend().submit(record_id, retry.attempt, retry.delay, fresh=retry.postponed, lane=retry.lane,
+                                 due=retry.due)
+    return result
