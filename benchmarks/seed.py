@@ -205,9 +205,13 @@ def seed(uri: str, *, posts: int = 60, comments: int = 300, batch: int = 10_000,
             for table in ("user", "category", "tag", "post", "comment"):
                 conn.execute(text(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
                                   f"(SELECT COALESCE(MAX(id), 1) FROM \"{table}\"))"))
-        if "content_version" in inspect(conn).get_table_names():
-            # Tell any page cache that what readers see has changed.
+        tables = inspect(conn).get_table_names()
+        if "content_version" in tables:
+            # Tell any page cache that what readers see has changed: all of it (blogapp.pagecache).
             conn.execute(text("UPDATE content_version SET version = version + 1, changed_at = :now"), {"now": now})
+        if "cache_scope" in tables:
+            conn.execute(text("UPDATE cache_scope SET version = (SELECT version FROM content_version WHERE id = 1),"
+                              " changed_at = :now WHERE name = 'site'"), {"now": now})
     # Fresh statistics, as autovacuum (or a DBA) would have gathered on a live blog.
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))

@@ -477,12 +477,24 @@ class JobRecord(db.Model):
 
 
 class ContentVersion(db.Model):
-    """One row: bumped by every change readers could see, so every process's page cache and
-    every ETag knows the pages it holds are stale (``blogapp.pagecache``)."""
+    """One row: the counter every change readers could see draws its version from, and when the
+    last such change was (``blogapp.pagecache``). Its row lock orders concurrent writers."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     changed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CacheScope(db.Model):
+    """A part of what readers see ("site", "posts", "post:12", "thread:12", "comments"), with the
+    version of its last change: a cached page is current while every part it showed is unchanged
+    (``blogapp.pagecache.scopes`` says which change touches which part)."""
+
+    __tablename__ = "cache_scope"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, index=True)  # drawn from ContentVersion.version
+    changed_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class SiteSetting(db.Model):

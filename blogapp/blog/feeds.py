@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..extensions import db
-from ..pagecache import cached_page
+from ..pagecache import cached_page, depends_on, post_scope, thread_scope
 from ..models import Comment, CommentKind, CommentStatus, Post, utcnow
 from ..templating import absolute_url, permalink, post_path, site_settings
 from ..text import html_to_text, render_comment
@@ -58,6 +58,7 @@ def posts_feed():
         .order_by(Post.published_at.desc(), Post.id.desc())
         .limit(current_app.config["FEED_SIZE"])
     ).all()
+    depends_on(*map(post_scope, (p.id for p in posts)))
     home = absolute_url(url_for("blog.index"))
     title = xml_text(settings["SITE_TITLE"], home)
     fg = _new_feed(home, title, absolute_url(url_for("blog.posts_feed")), home)
@@ -86,6 +87,7 @@ def comments_feed(year: int, month: int, day: int, slug: str):
     post = load_post(slug)
     if post is None or not post.is_published:
         abort(404)
+    depends_on(post_scope(post.id), thread_scope(post.id))
     comments = db.session.scalars(
         select(Comment)
         .where(Comment.post_id == post.id, Comment.status == CommentStatus.APPROVED.value)

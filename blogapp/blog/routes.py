@@ -15,7 +15,7 @@ from ..models import Category, Comment, CommentKind, CommentStatus, Page, Post, 
 from ..moderation import initial_status
 from ..validation import parse_id
 from ..pages import RESERVED_SLUGS
-from ..pagecache import by_content_version, cached_page
+from ..pagecache import POSTS, SITE, cached_page, depends_on, fragment, post_scope, thread_scope
 from ..templating import absolute_url, permalink, post_path, site_settings, site_zone
 from ..text import render_comment
 from ..threads import build_thread, count_label, public_count, walk
@@ -51,8 +51,8 @@ def _render_list(stmt, page: int, *, heading: str | None, endpoint: str, **endpo
     # "Page N of M" needs the total; counting a big blog's posts on every view is what hurts, so
     # the count is kept per listing until the content changes.
     listing = ":".join([endpoint, *(f"{k}={v}" for k, v in sorted(endpoint_args.items()))])
-    total = by_content_version(
-        "count:" + listing,
+    total = fragment(
+        "count:" + listing, (SITE, POSTS),
         lambda: db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())),
     )
     # The "Older posts" and "Newer posts" links carry a cursor, so that paging on costs the same at
@@ -60,6 +60,8 @@ def _render_list(stmt, page: int, *, heading: str | None, endpoint: str, **endpo
     shown = read_page(stmt, page, per_page, total, cursor_from(request.args))
     if page > 1 and not shown.items:
         abort(404)
+    # Each post shown, and its comment count.
+    depends_on(*(scope(p.id) for p in shown.items for scope in (post_scope, thread_scope)))
 
     def page_url(n: int, **cursor) -> str:
         return url_for(endpoint, page=n, **endpoint_args, **cursor) if n > 1 else url_for(endpoint, **endpoint_args)
@@ -196,6 +198,7 @@ def post(year: int, month: int, day: int, slug: str):
     if request.path != canonical:
         # Old or mistyped dates lead to the one stable address.
         return redirect(canonical, 301)
+    depends_on(post_scope(found.id), thread_scope(found.id))
     form = CommentForm()
     reply_to = request.args.get("replytocom", type=int)
     if reply_to:
@@ -397,7 +400,7 @@ def sidebar():
     def load_sidebar():
         # The same for every page until the content changes: computed once per content version
         # (its counts scan every post, which a big blog must not do on each page view).
-        return by_content_version("sidebar", _sidebar_data)
+        return fragment("sidebar", (SITE, POSTS), _sidebar_data)
 
     return {"load_sidebar": load_sidebar}
 
@@ -406,7 +409,7 @@ def sidebar():
 def navigation():
     def load_nav_pages():
         # Like the sidebar: the published pages, read once per content version (a page's change bumps it).
-        return by_content_version("nav-pages", _nav_pages_data)
+        return fragment("nav-pages", (SITE,), _nav_pages_data)
 
     return {"load_nav_pages": load_nav_pages}
 
