@@ -36,6 +36,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import flood as flood_mod  # noqa: E402
+import hitratio as hitratio_mod  # noqa: E402
 import seed as seed_mod  # noqa: E402
 import wxr as wxr_mod  # noqa: E402
 from pages import html_page  # noqa: E402
@@ -238,6 +239,8 @@ class Report:
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     wxr: wxr_mod.WxrResult | None = None  # the WordPress import
+    hit_ratio: hitratio_mod.HitRatio | None = None  # the page cache while comments arrive
+    flood_cores: dict[str, float] = field(default_factory=dict)  # a flood's title -> cores it alone cost the blog
 
 
 def fmt_result(r: WrkResult | None) -> tuple[str, str, str]:
@@ -521,6 +524,7 @@ def run_floods(args, wrk: Wrk, base: dict[str, str], uri: str, settings: list[st
             source.stop()
         time.sleep(1.0)  # the blog records the last verifications
         tally = ", ".join(f"{n} {outcome}" for outcome, n in flood.tally.most_common())
+        report.flood_cores[title] = alone.blog / alone.seconds
         note = f"{flood.sent} pingbacks in {flood.waves} waves: {tally}"
         note += f"; in the linkback log: {final_outcomes(uri, source.url(flood.label))}"
         if not drained:
@@ -580,6 +584,11 @@ def write_results(path: Path, args, report: Report, info, settings_text: str, si
                   "| page | read_page ms | lxml.html.fromstring ms | ratio |", "|---|---:|---:|---:|"]
         lines += [f"| {name} | {ours:.0f} | {lxml_ms:.0f} | {ours / lxml_ms:.1f}x |" for name, ours, lxml_ms in report.verify]
         lines.append("")
+    if report.hit_ratio:
+        lines += ["## The page cache while comments arrive", "",
+                  f"{hitratio_mod.READERS} readers over the 60 posts (Zipf popularity, s={hitratio_mod.ZIPF_S:g}; "
+                  "85% post pages, the rest the front page, its page 2 and the feed), a comment on a random post "
+                  "each second (moderation: approve):", "", "- " + hitratio_mod.describe(report.hit_ratio), ""]
     if report.flood_rows:
         lines += ["## Readers during a pingback flood", "", *md_table(report.flood_rows), ""]
     if report.wxr:
@@ -637,11 +646,15 @@ def evaluate(report: Report, args, dbs: Databases, verdict_304: bool | None, how
     ratio_target("post page (cache on) >= 0.5 of floor req/s", "post page, 200 comments")
     row = by.get("post page, cache off, one request at a time")
     if row and row.result:
-        targets.append(Target("post page, cache off: p50 < 25 ms (one request at a time)", row.result.p50_ms < 25,
+        targets.append(Target("post page, cache off: p50 <= 10 ms (one request at a time)", row.result.p50_ms <= 10,
                               f"p50 {row.result.p50_ms:.1f} ms"))
+    ratio_target("post page, cache off >= 0.1 of floor req/s", "post page, cache off", floor=0.1)
     ratio_target("index >= 0.5 of floor req/s", "index")
     ratio_target("Atom feed >= 0.5 of floor req/s", "Atom feed")
     targets.append(Target("conditional GET answers 304", verdict_304, how_304))
+    if report.hit_ratio and report.hit_ratio.ratio is not None:
+        targets.append(Target("cache hit ratio >= 95% while a comment arrives each second",
+                              report.hit_ratio.ratio >= 0.95, hitratio_mod.describe(report.hit_ratio)))
     for name, ours, lxml_ms in report.verify:
         targets.append(Target(f"verifying the {name} <= 5x lxml CPU", ours / lxml_ms <= 5, f"{ours / lxml_ms:.1f}x"))
     for row in report.flood_rows[1:]:
@@ -650,6 +663,10 @@ def evaluate(report: Report, args, dbs: Databases, verdict_304: bool | None, how
             p99 = f"p99 {row.result.p99_ms:.0f} ms" if row.result.requests else "no request finished"
             targets.append(Target(f"{row.scenario}: >= 0.5 of no-flood req/s, p99 < 250 ms", ok,
                                   f"{row.ratio:.2f}, {p99}"))
+    for title, cores in report.flood_cores.items():
+        if "MB sources" in title:
+            targets.append(Target(f"{title}: the flood alone costs the blog <= 0.5 core", cores <= 0.5,
+                                  f"{cores:.2f} cores"))
     if report.scale_rows:
         small = {r.scenario: r for r in report.rows}
         for name in ("index", "post page, 200 comments", "post page, cache off"):
@@ -767,6 +784,15 @@ def main(argv=None) -> int:
         for s in (blog, nocache):
             s.stop()
         print_rows("Reader pages", report.rows)
+
+        print("\nThe page cache while comments arrive:", flush=True)
+        # A database of its own: the comments it adds stay out of the other figures.
+        uri_busy, seeded_busy = seed_database(dbs, "busy", base, posts=60, comments=300)
+        busy = start_blog("blog-busy-day", base, uri_busy, settings, workdir, seeded_busy.bench_path, servers,
+                          BLOGAPP_COMMENT_MODERATION="approve")
+        report.hit_ratio = hitratio_mod.measure(busy.port, uri_busy, 10.0 if args.quick else 30.0)
+        busy.stop()
+        print("  " + hitratio_mod.describe(report.hit_ratio), flush=True)
 
         if not args.skip_verify:
             print("\nVerification CPU:", flush=True)
