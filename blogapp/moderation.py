@@ -1,7 +1,9 @@
 """Moderation policy and the state changes an admin can make to a comment."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, or_, select
 
 from .extensions import db
 from .models import Comment, CommentKind, CommentStatus
@@ -28,6 +30,27 @@ def initial_status(mode: str, author_email: str, *, by_admin: bool = False) -> C
         if known:
             return CommentStatus.APPROVED
     return CommentStatus.PENDING
+
+
+def linkback_status(mode: str, source: str, *, ours: bool) -> CommentStatus:
+    """Status of a newly verified linkback from ``source`` under ``LINKBACK_MODERATION`` ``mode``.
+
+    hold-new-sources: a domain we already approved a linkback from, or our own site (``ours``), is trusted.
+    """
+    if mode == "approve" or (mode != "hold" and ours):
+        return CommentStatus.APPROVED
+    if mode == "hold":
+        return CommentStatus.PENDING
+    host = (urlsplit(source).hostname or "").lower()
+    escaped = host.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    known = db.session.scalar(
+        select(Comment.id).where(
+            Comment.kind != CommentKind.COMMENT.value,
+            Comment.status == CommentStatus.APPROVED.value,
+            or_(Comment.source_key.like(escaped + "/%", escape="\\"), Comment.source_key.like(escaped + ":%", escape="\\")),
+        ).limit(1)
+    )
+    return CommentStatus.APPROVED if known else CommentStatus.PENDING
 
 
 HIDDEN = (CommentStatus.SPAM, CommentStatus.TRASH)

@@ -22,7 +22,7 @@ import pytest
 from blogapp.linkback.fetch import FetchError, FetchPolicy, GuardedFetcher
 from netfence import Net
 from sites import wordpress_rdf
-from blogapp.linkback.send import Announcement, Outcome, Sender, is_bare_home_page, outbound_links
+from blogapp.linkback.send import Announcement, SendResult, Sender, is_bare_home_page, outbound_links
 
 PUBLIC_IP = "93.184.216.34"  # a public address; never contacted: refused or routed to 127.0.0.1
 MB = 1_000_000
@@ -76,11 +76,11 @@ def note(target: str, **kw) -> Announcement:
     return Announcement(source=kw.pop("source", SOURCE), target=target, **kw)
 
 
-def send(target: str, fetcher: GuardedFetcher | None = None, **kw) -> Outcome:
+def send(target: str, fetcher: GuardedFetcher | None = None, **kw) -> SendResult:
     protocols = kw.pop("protocols", None)
     sender = Sender(fetcher or local())
     outcome = sender.send(note(target, **kw)) if protocols is None else sender.send(note(target, **kw), protocols=protocols)
-    assert isinstance(outcome, Outcome)
+    assert isinstance(outcome, SendResult)
     assert outcome.message, "every outcome says something"
     assert len(outcome.message) <= 500, len(outcome.message)
     assert outcome.ok is (outcome.outcome == "sent")

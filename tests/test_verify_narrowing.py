@@ -10,8 +10,9 @@ import random
 
 import pytest
 
-from blogapp.linkback.errors import NO_LINK, LinkbackError
+from blogapp.linkback.errors import NO_LINK, LinkbackError, SourceGone
 from blogapp.linkback.verify import read_page
+from blogapp.linkback.webmention import LINKING
 
 SOURCE = "http://source.example/2026/a-post/"
 TARGET = "http://blog.test/2026/11/27/the-slug/"
@@ -22,16 +23,19 @@ def is_target(url: str) -> bool:
     return url.split("#")[0].split("?")[0].lower() in (TARGET, "https" + TARGET[4:])
 
 
-def both(page: str, charset: str | None = "utf-8", *, same_excerpt: bool = True):
+def both(page: str, charset: str | None = "utf-8", *, same_excerpt: bool = True, **options):
+    """``options``: Webmention's reading (``linking``, ``status_meta``), the same both ways."""
     def one(**kw):
         try:
-            return read_page(page.encode("utf-8"), charset, SOURCE, is_target, **kw)
+            return read_page(page.encode("utf-8"), charset, SOURCE, is_target, **options, **kw)
+        except SourceGone:
+            return "gone"
         except LinkbackError as error:
             assert error.code == NO_LINK
             return "no link"
 
     whole, narrowed = one(), one(hints=HINTS)
-    if same_excerpt or whole == "no link" or narrowed == "no link":
+    if same_excerpt or isinstance(whole, str) or isinstance(narrowed, str):  # a refusal: the same one
         assert narrowed == whole, f"narrowed {narrowed!r} != whole {whole!r} for:\n{page[:2000]}"
     else:
         # The decision, the title and the link are the same; the excerpt of a link that sits in no
@@ -114,3 +118,46 @@ def test_random_pages_read_the_same_both_ways(seed):
     parts = [FRAGMENTS[rng.choice(names)] for _ in range(rng.randint(1, 12))]
     page = f"<!doctype html><html><head>{head}</head><body>{''.join(parts)}</body></html>"
     both(page, same_excerpt=False)
+
+
+# Webmention's reading: media elements link too, and a page may say it is gone.
+WEBMENTION = {"linking": LINKING, "status_meta": True}
+MEDIA_FRAGMENTS = {
+    "img": f'<p>A picture: <img src="{TARGET}" alt="the post, drawn"> and words after.</p>',
+    "img without alt": f'<p>A picture: <img src="{TARGET}"> and words.</p>',
+    "video": f'<p>Watch <video src="{TARGET}" controls></video> now.</p>',
+    "audio": f'<p>Hear <audio src="{TARGET}"></audio> it.</p>',
+    "source in video": f'<figure><video><source src="{TARGET}" type="video/mp4"></video><figcaption>Clip</figcaption></figure>',
+    "img in a comment": f'<!-- <img src="{TARGET}"> -->',
+    "img href": f'<p><img href="{TARGET}" src="http://elsewhere.example/x.png"></p>',
+    "gone meta": '<meta http-equiv="Status" content="410 Gone">',
+    "gone meta in a comment": '<!-- <meta http-equiv="Status" content="410 Gone"> -->',
+    "other meta": '<meta http-equiv="refresh" content="410; url=/">',
+}
+WEBMENTION_FRAGMENTS = {**FRAGMENTS, **MEDIA_FRAGMENTS}
+
+
+@pytest.mark.parametrize("name", WEBMENTION_FRAGMENTS)
+def test_each_fragment_reads_the_same_both_ways_for_a_webmention(name):
+    page = f"<!doctype html><html><head><title>Source</title></head><body>{WEBMENTION_FRAGMENTS[name]}</body></html>"
+    both(page, **WEBMENTION)
+
+
+def test_a_webmention_finds_a_media_link_and_a_page_that_says_it_is_gone():
+    page = f"<html><head><title>Pictures</title></head><body>{MEDIA_FRAGMENTS['img']}</body></html>"
+    reading = both(page, **WEBMENTION)
+    assert (reading.title, reading.link_text) == ("Pictures", "the post, drawn")
+    assert reading.excerpt == "[…] A picture: the post, drawn and words after. […]"
+    assert both(page) == "no link"  # for a pingback, only <a> and <area> link
+    gone = page.replace("<title>", MEDIA_FRAGMENTS["gone meta"] + "<title>")
+    assert both(gone, **WEBMENTION) == "gone"
+    assert both(gone) == "no link"  # a pingback does not read it
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_pages_read_the_same_both_ways_for_a_webmention(seed):
+    rng = random.Random(seed)
+    names = list(WEBMENTION_FRAGMENTS)
+    parts = [WEBMENTION_FRAGMENTS[rng.choice(names)] for _ in range(rng.randint(1, 12))]
+    page = f"<!doctype html><html><head><title>Random</title></head><body>{''.join(parts)}</body></html>"
+    both(page, same_excerpt=False, **WEBMENTION)

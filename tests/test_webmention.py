@@ -267,6 +267,98 @@ def test_repost_type(app, live_server, source_site, post):
     assert soup.select_one(".reactions-repost .reactions-count").get_text(strip=True) == "1 repost"
 
 
+def shown_webmentions(live_server, path) -> list[dict]:
+    """The Webmentions the post page shows as comments, as readers see them."""
+    soup = BeautifulSoup(requests.get(live_server.url + path, timeout=10).text, "lxml")
+    shown = []
+    for item in soup.select("li.webmention"):
+        author, content, photo = (item.select_one(".h-card .p-name"), item.select_one(".p-content"),
+                                  item.select_one(".h-card .u-photo"))
+        shown.append({"name": author.get_text(), "href": author["href"], "photo": photo["src"] if photo else None,
+                      "content": content.get_text() if content else ""})
+    return shown
+
+
+def plain_page(target_url: str, title: str, before: str, after: str) -> str:
+    return (f"<!doctype html><html><head><title>{title}</title></head><body><nav><a href=\"/\">Home</a></nav>"
+            f"<p>{before} <a href=\"{target_url}\">their post</a> {after}</p><footer>Elsewhere</footer></body></html>")
+
+
+def test_a_plain_page_shows_its_title_and_the_excerpt_as_a_pingback_does(app, live_server, source_site, post):
+    """No microformats: the page's <title> is the author, the words around the link the content,
+    by the pingback's rule (about 100 characters each side, cut at words, marked […])."""
+    _, path, target = post
+    before = "Words that stay well clear of the excerpt. " * 4 + "I was reading"
+    source = source_site.page("/plain", plain_page(target, "Tom &amp; Jerry &#8211; notes", before,
+                                                    "this morning, and agree."))
+    response = send(live_server, source, target)
+    assert response.status_code == 201
+    settle(app)
+    [row] = rows(app)
+    assert (row.kind, row.response_type, row.author_name, row.author_url) == (
+        "webmention", "mention", "Tom & Jerry – notes", source)
+    # The last 100 characters before the link, from a word's start: two of the four sentences.
+    expected = ("[…] Words that stay well clear of the excerpt. Words that stay well clear of the excerpt."
+                " I was reading their post this morning, and agree. […]")
+    assert row.content == expected
+    assert shown_webmentions(live_server, path) == [
+        {"name": "Tom & Jerry – notes", "href": source, "photo": None, "content": expected}]
+
+
+def test_a_plain_page_that_changed_updates_its_title_and_excerpt(app, live_server, source_site, post):
+    _, path, target = post
+    source = source_site.page("/plain", plain_page(target, "First title", "At first I read", "and liked it."))
+    send(live_server, source, target)
+    settle(app)
+    [first] = rows(app)
+    assert (first.author_name, first.content) == ("First title", "[…] At first I read their post and liked it. […]")
+    source_site.page("/plain", plain_page(target, "Second title", "Later I read", "again, and changed my mind."))
+    response = send(live_server, source, target)
+    settle(app)
+    [row] = rows(app)
+    assert row.id == first.id and "updated" in state(live_server, response)["message"]
+    assert shown_webmentions(live_server, path) == [{
+        "name": "Second title", "href": source, "photo": None,
+        "content": "[…] Later I read their post again, and changed my mind. […]"}]
+
+
+def test_an_mf2_page_shows_its_h_card_and_e_content_not_its_title(app, live_server, source_site, post):
+    _, path, target = post
+    html = reply_page(target, text="Short and <i>sweet</i>.").replace("<html><body>",
+                                                                    "<html><head><title>Page title</title></head><body>")
+    source = source_site.page("/reply", html)
+    send(live_server, source, target)
+    settle(app)
+    assert shown_webmentions(live_server, path) == [{
+        "name": "Alice Example", "href": "https://alice.example/", "photo": "https://alice.example/me.jpg",
+        "content": "Short and sweet."}]
+
+
+def test_an_h_entry_without_an_author_is_named_by_the_page_title(app, live_server, source_site, post):
+    """No h-card: the <title>, as for a plain page; no e-content: the entry's (implied) name, its text."""
+    _, path, target = post
+    html = (f'<html><head><title>Bob\'s notes</title></head><body><article class="h-entry">'
+            f'<p>Read <a class="u-in-reply-to" href="{target}">this</a> today.</p></article></body></html>')
+    send(live_server, source_site.page("/note", html), target)
+    settle(app)
+    [row] = rows(app)
+    assert row.response_type == "reply"
+    assert (row.author_name, row.content) == ("Bob's notes", "Read this today.")
+
+
+@pytest.mark.parametrize("element", ['<img src="{t}" alt="a picture of the post">', '<video src="{t}"></video>'])
+def test_a_media_link_is_found_on_a_large_page_and_excerpted(app, live_server, source_site, post, element):
+    """The narrowed reader finds an <img>/<video> link past 200 KB of other links and text."""
+    _, _, target = post
+    filler = "".join(f'<p>Paragraph {n} with <a href="/other/{n}/">a link</a>.</p>' for n in range(4000))
+    html = page(target, element=element.format(t=target), extra=filler)
+    assert len(html) > 200_000
+    send(live_server, source_site.page("/big", html), target)
+    settle(app)
+    [row] = rows(app)
+    assert row.author_name == "A page" and row.content.startswith("[…] See ") and row.content.endswith(". […]")
+
+
 # --------------------------------------------------------------------------- update and delete
 
 

@@ -1,7 +1,7 @@
 """Thin Flask views over the linkback engine: XML-RPC pingbacks, trackbacks and Webmentions."""
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, current_app, request
 
 from .. import jobs
 from ..linkback.fetch import FetchPolicy, GuardedFetcher
@@ -9,6 +9,26 @@ from ..linkback.receive import Receiver
 from ..linkback.urls import SiteMatcher
 
 bp = Blueprint("linkback", __name__)
+
+
+class BodyTooLarge(ValueError):
+    """The request body is over LINKBACK_BODY_LIMIT: each view answers it in its own protocol."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"The request is larger than {limit} bytes.")
+        self.limit = limit
+
+
+def read_capped_body() -> bytes:
+    """The request body, refused (``BodyTooLarge``) when it says or turns out to be larger than
+    LINKBACK_BODY_LIMIT; never read past the limit."""
+    limit = int(current_app.config["LINKBACK_BODY_LIMIT"])
+    if (request.content_length or 0) > limit:
+        raise BodyTooLarge(limit)
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise BodyTooLarge(limit)
+    return data
 
 
 def site_matcher(config) -> SiteMatcher:
@@ -54,7 +74,7 @@ def init_app(app: Flask) -> None:
     # Queued verifications (pingbacks, trackbacks, Webmentions) run at the budgeted rate.
     jobs.pace(app, jobs.LINKBACKS, lambda: receiver.cpu.seconds_until_room())
 
-    # Views register on bp; verification and webmention define the jobs linkback.verify and webmention.verify.
+    # Views register on bp; verification defines the jobs linkback.verify and webmention.verify.
     from . import trackback, verification, webmention, xmlrpc  # noqa: F401
 
     app.register_blueprint(bp)

@@ -1,176 +1,68 @@
-"""The linkback engine's store, on our database: targets, limits, claims and records.
+"""The linkback engine's store, on our database: claims and records of received linkbacks.
 
-A claim is written in one transaction with its log row and the durable job that verifies it
-(``linkback.verify``, in ``verification.py``): once we answer, the verification survives any crash.
+Which post a target is (``targets``), who may send now (``admission``) and the log rows
+(``linkback_log``) have their own modules; this one writes comments. A pingback's or
+trackback's claim is written in one transaction with its log row and the durable job that
+verifies it (``linkback.verify``); a Webmention's log row likewise with its job
+(``webmention.verify``; both in ``verification.py``): once we answer, the verification
+survives any crash.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
-import threading
-import time
-from urllib.parse import parse_qsl, urlsplit
+import secrets
+from urllib.parse import urlsplit
 
 from flask import Flask
-from limits import parse_many
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from werkzeug.exceptions import HTTPException
-from werkzeug.routing import RequestRedirect
 
-from .. import jobs, legacy
-from ..extensions import db, limiter
-from ..linkback.errors import (
-    ACCESS_DENIED,
-    ALREADY_REGISTERED,
-    TARGET_INVALID,
-    TARGET_NOT_FOUND,
-    UPSTREAM_ERROR,
-    LinkbackError,
-)
+from .. import jobs
+from ..extensions import db
+from ..linkback.errors import ALREADY_REGISTERED, UPSTREAM_ERROR, LinkbackError
 from ..linkback.receive import Claim, Mention, Target
-from ..linkback.urls import SiteMatcher
-from ..models import (
-    BlockedDomain,
-    Comment,
-    CommentKind,
-    CommentStatus,
-    JobRecord,
-    LinkbackLog,
-    Post,
-    load_site_settings,
-    utcnow,
-)
-from ..templating import permalink, site_request_context
+from ..linkback.urls import SiteMatcher, source_key
+from ..linkback.verify import NAME_LIMIT, SourceReading
+from ..models import Comment, CommentKind, CommentStatus, JobRecord, LinkbackLog, utcnow
+from ..moderation import linkback_status
+from ..templating import site_request_context
+from . import linkback_log, targets
+from .admission import Admission
 
 log = logging.getLogger(__name__)
-LOG_ROWS_KEPT = 5000
-FULL_MEMO_SECONDS = 1.0  # a cap found full is believed full this long without asking the database
 VERIFY_TASK = "linkback.verify"
-
-
-def domain_and_parents(host: str) -> list[str]:
-    """``a.b.example.com`` -> [a.b.example.com, b.example.com, example.com, com]."""
-    labels = host.lower().rstrip(".").split(".")
-    return [".".join(labels[i:]) for i in range(len(labels))]
+WEBMENTION_TASK = "webmention.verify"
 
 
 class SqlLinkbackStore:
     def __init__(self, app: Flask, site: SiteMatcher):
         self.app = app
         self.site = site
-        self._full: dict[tuple[str, str], float] = {}  # ("host"|"ip"|"all", value) -> when it was found full
-        self._full_lock = threading.Lock()
-
-    # ------------------------------------------------------------ local checks
+        self.admission = Admission(app)
+        self.admit = self.admission.admit
+        self.check_room = self.admission.check_room
+        self.recently_full = self.admission.recently_full
 
     def resolve_target(self, url: str) -> Target:
         with self.app.app_context(), site_request_context(self.app):
-            return self._resolve(url, for_pings=True)
+            return targets.ping_target(self.app, self.site, url)
 
-    def resolve_post(self, url: str, *, for_pings: bool) -> Target | Post:
-        """The post at ``url`` (in an app context): a ``Target`` if ``for_pings``, else the Post.
+    def _status_for(self, mention: Mention) -> str:
+        return linkback_status(self.app.config["LINKBACK_MODERATION"], mention.source,
+                               ours=self.site.is_ours(mention.source)).value
 
-        Raises ``LinkbackError`` 32 or 33 as a pingback to ``url`` would get.
-        """
-        return self._resolve(url, for_pings=for_pings)
+    @staticmethod
+    def _show(comment: Comment, reading: SourceReading, source: str) -> None:
+        """What readers see of a verified linkback, whatever its protocol."""
+        comment.author_name = reading.author_name[:NAME_LIMIT]
+        comment.author_url = reading.author_url or source[:2000]
+        comment.author_photo = reading.author_photo or None
+        comment.content = reading.content
+        if reading.response_type is not None:
+            comment.response_type = reading.response_type
 
-    def _resolve(self, url: str, *, for_pings: bool) -> Target | Post:
-        path = self.site.local_path(url)
-        if path is None:
-            raise LinkbackError(TARGET_INVALID, "The target is not a page of this site.")
-        adapter = self.app.url_map.bind("localhost")
-        post = None
-        try:
-            try:
-                endpoint, args = adapter.match(path, method="GET")
-            except RequestRedirect as redirect:
-                endpoint, args = adapter.match(urlsplit(redirect.new_url).path, method="GET")
-        except HTTPException:
-            endpoint, args = None, {}
-        if endpoint == "blog.post":
-            post = db.session.scalar(select(Post).where(Post.slug == args["slug"]))
-        if post is None:
-            # An old address of an imported post (its WordPress permalink, ?p=ID, an old slug)
-            # counts for the post, as it did on the old site.
-            old = legacy.by_query(dict(parse_qsl(urlsplit(url).query))) if path == "/" else legacy.by_path(path)
-            if isinstance(old, Post):
-                post = old
-            elif endpoint is None:
-                raise LinkbackError(TARGET_NOT_FOUND, "There is no page at the target URL.")
-            elif endpoint != "blog.post":
-                raise LinkbackError(TARGET_INVALID, "The target is not a post; only posts take linkbacks.")
-            else:
-                raise LinkbackError(TARGET_NOT_FOUND, "The target post does not exist.")
-        if not post.is_published:
-            raise LinkbackError(TARGET_INVALID, "The target post is not published.")
-        if not for_pings:
-            return post
-        settings = load_site_settings(self.app.config)
-        if not post.accepts_pings(settings["CLOSE_COMMENTS_AFTER_DAYS"]):
-            raise LinkbackError(TARGET_INVALID, "Pingbacks and trackbacks are closed on this post.")
-        return Target(post_id=post.id, url=permalink(post))
-
-    def admit(self, mention: Mention, source_host: str) -> bool:
-        """Refuse a blocked domain (49); say whether the sender is within its rate limits (else its
-        linkback waits in the queue: the rates pace verification, they do not turn senders away)."""
-        with self.app.app_context():
-            blocked = db.session.scalar(
-                select(BlockedDomain.domain).where(BlockedDomain.domain.in_(domain_and_parents(source_host))).limit(1)
-            )
-        if blocked:
-            raise LinkbackError(ACCESS_DENIED, f"Linkbacks from {blocked} are not accepted here.")
-        if not self.app.config.get("RATELIMIT_ENABLED", True):
-            return True
-        checks = [("LINKBACK_RATE_LIMIT", mention.client_ip), ("LINKBACK_SOURCE_RATE_LIMIT", source_host)]
-        prefix = self.app.config.get("RATELIMIT_KEY_PREFIX", "")  # apps sharing a Redis keep their own counters
-        with self.app.app_context():
-            strategy = limiter.limiter
-            for setting, key in checks:
-                for item in parse_many(self.app.config[setting]):
-                    if not strategy.hit(item, prefix, "linkback", setting, key):
-                        return False
-        return True
-
-    # ------------------------------------------------------------ caps on what waits
-
-    def _caps(self, mention: Mention, source_host: str) -> list[tuple[tuple[str, str], int, str]]:
-        config = self.app.config
-        return [
-            (("host", source_host), int(config["LINKBACK_PENDING_PER_HOST"]),
-             f"Too many linkbacks from {source_host} are waiting to be verified; try again later."),
-            (("ip", mention.client_ip), int(config["LINKBACK_PENDING_PER_IP"]),
-             "Too many linkbacks from your address are waiting to be verified; try again later."),
-            (("all", ""), int(config["LINKBACK_PENDING_TOTAL"]),
-             "Too many linkbacks are waiting to be verified; try again later."),
-        ]
-
-    def recently_full(self, mention: Mention, source_host: str) -> bool:
-        """Whether a cap this linkback counts against was found full in the last moment (no query)."""
-        now = time.monotonic()
-        with self._full_lock:
-            return any(now - self._full.get(key, -FULL_MEMO_SECONDS) < FULL_MEMO_SECONDS
-                       for key, _, _ in self._caps(mention, source_host))
-
-    def check_room(self, mention: Mention, source_host: str) -> None:
-        """Fault 49 if the pending verifications of this source host, this client or all of them are
-        at their cap: what a flood can leave waiting is bounded, whatever its rate."""
-        with self.app.app_context():
-            pending = LinkbackLog.outcome == "verifying"
-            total, of_host, of_ip = db.session.execute(
-                select(func.count(), func.count().filter(LinkbackLog.source_host == source_host),
-                       func.count().filter(LinkbackLog.client_ip == mention.client_ip)).where(pending)
-            ).one()
-        counts = {"host": of_host, "ip": of_ip, "all": total}
-        for key, cap, message in self._caps(mention, source_host):
-            if counts[key[0]] >= cap:
-                with self._full_lock:
-                    self._full[key] = time.monotonic()
-                    if len(self._full) > 10_000:  # many hosts in a flood: forget the oldest half
-                        for old in sorted(self._full, key=self._full.get)[:5_000]:
-                            del self._full[old]
-                raise LinkbackError(ACCESS_DENIED, message)
-
-    # ------------------------------------------------------------ claim and record
+    # ------------------------------------------------------------ pingbacks and trackbacks
 
     def claim(self, target: Target, mention: Mention, key: str, *, later: bool) -> Claim:
         """Reserve (post, source) for this linkback, in one commit with its log row and its job.
@@ -198,12 +90,8 @@ class SqlLinkbackStore:
                 db.session.rollback()
                 log.exception("claiming a linkback failed")
                 raise LinkbackError(UPSTREAM_ERROR, "The linkback could not be stored.") from None
-            entry = LinkbackLog(protocol=mention.protocol, source_url=mention.source[:2000],
-                                source_host=(urlsplit(mention.source).hostname or "").lower()[:255],
-                                target_url=mention.target[:2000], post_id=target.post_id,
-                                comment_id=comment.id, client_ip=mention.client_ip,
-                                message="queued for verification" if later else "")
-            db.session.add(entry)
+            entry = linkback_log.new_entry(mention, target.post_id, comment_id=comment.id,
+                                           message="queued for verification" if later else "")
             db.session.flush()
             claim = Claim(comment_id=comment.id, target=target, mention=mention, log_id=entry.id)
             record = jobs.prepare(VERIFY_TASK, claim.to_dict(), run_here=not later)
@@ -218,9 +106,7 @@ class SqlLinkbackStore:
             claim.job_id = record.id
             if later:
                 jobs.submit(record)
-            if entry.id % 100 == 0:  # finished rows only: a pending one is someone's answer to come
-                db.session.execute(delete(LinkbackLog).where(LinkbackLog.id <= entry.id - LOG_ROWS_KEPT,
-                                                             LinkbackLog.outcome != "verifying"))
+            if linkback_log.trim(entry.id):
                 db.session.commit()
             return claim
 
@@ -242,16 +128,15 @@ class SqlLinkbackStore:
             return db.session.scalar(select(Comment.id).where(
                 Comment.id == claim.comment_id, Comment.status == CommentStatus.VERIFYING.value)) is not None
 
-    def complete(self, claim: Claim, author_name: str, content: str) -> str:
+    def complete(self, claim: Claim, reading: SourceReading) -> str:
         with self.app.app_context():
             comment = db.session.get(Comment, claim.comment_id)
             if comment is None:
                 raise LinkbackError(UPSTREAM_ERROR, "The linkback was removed while it was being verified.")
-            comment.status = self._initial_status(claim.mention).value
-            comment.author_name = author_name[:250]
-            comment.content = content
+            comment.status = self._status_for(claim.mention)
+            self._show(comment, reading, claim.mention.source)
             comment.created_at = utcnow()
-            self._log(claim, "accepted", None, f"stored as {comment.status}")
+            self._finish_claim(claim, "accepted", None, f"stored as {comment.status}")
             db.session.commit()
             return comment.status
 
@@ -263,43 +148,101 @@ class SqlLinkbackStore:
                     delete(Comment).where(Comment.id == claim.comment_id, Comment.status == CommentStatus.VERIFYING.value),
                     execution_options={"unseen_by_readers": True},  # a claim no reader saw: pages stay cached
                 )
-                self._log(claim, "refused", error.code, error.message)
+                self._finish_claim(claim, "refused", error.code, error.message)
                 db.session.commit()
             except SQLAlchemyError:
                 db.session.rollback()
                 log.exception("releasing a linkback claim failed")
 
-    def _log(self, claim: Claim, outcome: str, code: int | None, message: str) -> None:
+    @staticmethod
+    def _finish_claim(claim: Claim, outcome: str, code: int | None, message: str) -> None:
         entry = db.session.get(LinkbackLog, claim.log_id) if claim.log_id else None
         if entry is not None:
-            entry.outcome, entry.fault_code, entry.message, entry.finished_at = outcome, code, message, utcnow()
+            linkback_log.finish(entry, outcome, message, code)
 
-    def _initial_status(self, mention: Mention) -> CommentStatus:
-        mode = self.app.config["LINKBACK_MODERATION"]
-        if mode == "approve":
-            return CommentStatus.APPROVED
-        if mode == "hold":
-            return CommentStatus.PENDING
-        # hold-new-sources: a domain we already approved a linkback from, or our own site, is trusted.
-        if self.site.is_ours(mention.source):
-            return CommentStatus.APPROVED
-        host = (urlsplit(mention.source).hostname or "").lower()
-        escaped = host.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        known = db.session.scalar(
-            select(Comment.id).where(
-                Comment.kind != CommentKind.COMMENT.value,
-                Comment.status == CommentStatus.APPROVED.value,
-                or_(Comment.source_key.like(escaped + "/%", escape="\\"), Comment.source_key.like(escaped + ":%", escape="\\")),
-            ).limit(1)
-        )
-        return CommentStatus.APPROVED if known else CommentStatus.PENDING
+    # ------------------------------------------------------------ Webmentions
+
+    def queue_webmention(self, target: Target, mention: Mention) -> str:
+        """The log row (the status page, behind the returned token) and the job that verifies it,
+        in one commit. One job per post and source at a time (its key); while one waits, this
+        one's job comes after it, and finds its row either finished with the other's (nothing to
+        do) or not (it verifies)."""
+        token = secrets.token_urlsafe(24)
+        key = "webmention:" + hashlib.sha256(f"{target.post_id} {source_key(mention.source)}".encode()).hexdigest()
+        with self.app.app_context():
+            for keyed in (jobs.active_with_key(key) is None, False):
+                entry = linkback_log.new_entry(mention, target.post_id, token=token, outcome="verifying",
+                                               message="queued")
+                try:
+                    db.session.flush()
+                    record = jobs.prepare(WEBMENTION_TASK, entry.id, key=key if keyed else None)
+                    db.session.commit()
+                except IntegrityError:  # the same post and source, queued by another request just now
+                    db.session.rollback()
+                    continue
+                except SQLAlchemyError:
+                    db.session.rollback()
+                    log.exception("recording a Webmention failed")
+                    break
+                jobs.submit(record)
+                return token
+        raise LinkbackError(UPSTREAM_ERROR, "The Webmention could not be stored; try again later.")
+
+    def webmention_waiting(self, log_id: int) -> Mention | None:
+        with self.app.app_context():
+            entry = db.session.get(LinkbackLog, log_id)
+            if entry is None or entry.outcome != "verifying":
+                return None
+            return Mention(protocol="webmention", source=entry.source_url, target=entry.target_url,
+                           client_ip=entry.client_ip)
+
+    def record_webmention(self, log_id: int, target: Target, mention: Mention, reading: SourceReading) -> None:
+        """Store the verified Webmention: a new comment for (post, source), or an update of the one
+        there; its log row (and any other waiting for them) says so, in the same commit."""
+        key = source_key(mention.source)
+        with self.app.app_context():
+            comment = db.session.scalar(select(Comment).where(Comment.post_id == target.post_id,
+                                                              Comment.source_key == key))
+            if comment is None:
+                comment = Comment(post_id=target.post_id, kind=CommentKind.WEBMENTION.value, source_key=key,
+                                  status=self._status_for(mention), ip=mention.client_ip, created_at=utcnow())
+                db.session.add(comment)
+                verb = "stored"
+            elif comment.kind != CommentKind.WEBMENTION.value:
+                raise LinkbackError(ALREADY_REGISTERED,
+                                    "A pingback or trackback from this source to this post is already registered.")
+            else:
+                verb = "updated"
+            comment.source_url = mention.source[:2000]
+            self._show(comment, reading, mention.source)
+            db.session.flush()
+            linkback_log.finish_webmention(db.session.get(LinkbackLog, log_id), "accepted",
+                                           f"Verified; {verb} as a {comment.response_type} ({comment.status}).",
+                                           comment_id=comment.id)
+            db.session.commit()
+
+    def refuse_webmention(self, log_id: int, error: LinkbackError, *, remove: bool) -> None:
+        """The Webmention is refused; with ``remove`` (the source is gone or no longer links), the
+        Webmention stored from that source goes too, in the same commit."""
+        with self.app.app_context():
+            entry = db.session.get(LinkbackLog, log_id)
+            if entry is None:
+                return
+            removed = False
+            if remove and entry.post_id is not None:
+                removed = bool(db.session.execute(delete(Comment).where(
+                    Comment.post_id == entry.post_id, Comment.source_key == source_key(entry.source_url),
+                    Comment.kind == CommentKind.WEBMENTION.value)).rowcount)
+            message = error.message + (" The Webmention stored from this source was removed." if removed else "")
+            linkback_log.finish_webmention(entry, "refused", message, error.code)
+            db.session.commit()
 
     # ------------------------------------------------------------ reading
 
     def pingbacks_of(self, url: str) -> list[str]:
         """The sources of a post's approved pingbacks (for ``pingback.extensions.getPingbacks``)."""
         with self.app.app_context(), site_request_context(self.app):
-            post = self._resolve(url, for_pings=False)
+            post = targets.post_at(self.app, self.site, url)
             return list(db.session.scalars(
                 select(Comment.source_url).where(
                     Comment.post_id == post.id, Comment.kind == CommentKind.PINGBACK.value,

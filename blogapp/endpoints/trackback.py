@@ -19,7 +19,7 @@ from ..linkback.verify import NOT_XML
 from ..models import Post
 from ..templating import absolute_url, permalink, post_path
 from ..validation import contains_nul
-from . import bp
+from . import BodyTooLarge, bp, read_capped_body
 
 
 # Guessed when a sender declares no charset and the bytes are not UTF-8: WordPress's own list
@@ -73,12 +73,10 @@ def _charset_of(raw_pairs: list[tuple[bytes, bytes]]) -> str:
 
 
 def read_fields() -> dict[str, str]:
-    limit = int(current_app.config["LINKBACK_BODY_LIMIT"])
-    if (request.content_length or 0) > limit:
-        raise TrackbackError(f"The request is larger than {limit} bytes.")
-    raw = request.stream.read(limit + 1)
-    if len(raw) > limit:
-        raise TrackbackError(f"The request is larger than {limit} bytes.")
+    try:
+        raw = read_capped_body()
+    except BodyTooLarge as exc:
+        raise TrackbackError(str(exc)) from None
     try:
         # Through latin-1, which maps bytes one to one: parse_qsl on bytes fails on any byte
         # over 0x7F before Python 3.12, and the values must stay bytes until the charset is known.

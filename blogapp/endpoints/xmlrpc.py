@@ -14,7 +14,7 @@ from ..extensions import csrf
 from ..linkback.errors import ALREADY_REGISTERED, INVALID_PARAMS, LinkbackError
 from ..linkback.receive import Mention
 from ..linkback.urls import url_problem
-from . import bp
+from . import BodyTooLarge, bp, read_capped_body
 
 # xmlrpc.client.loads (used by the dispatcher) now refuses entity declarations and external
 # entities, and bounds gzip decoding: billion laughs and XXE end as parse errors.
@@ -136,15 +136,11 @@ dispatcher = PingbackDispatcher()
 def xmlrpc_endpoint():
     if request.method == "GET":
         return render_template("xmlrpc.html"), 200
-    limit = int(current_app.config["LINKBACK_BODY_LIMIT"])
-    if (request.content_length or 0) > limit:
-        body = dispatcher._dump(xmlrpc.client.Fault(INVALID_REQUEST, f"request larger than {limit} bytes"))
-    elif request.headers.get("Content-Encoding", "identity").lower() not in ("identity", ""):
+    if request.headers.get("Content-Encoding", "identity").lower() not in ("identity", ""):
         body = dispatcher._dump(xmlrpc.client.Fault(INVALID_REQUEST, "compressed requests are not accepted"))
     else:
-        data = request.stream.read(limit + 1)
-        if len(data) > limit:
-            body = dispatcher._dump(xmlrpc.client.Fault(INVALID_REQUEST, f"request larger than {limit} bytes"))
-        else:
-            body = dispatcher.answer(data)
+        try:
+            body = dispatcher.answer(read_capped_body())
+        except BodyTooLarge as exc:
+            body = dispatcher._dump(xmlrpc.client.Fault(INVALID_REQUEST, f"request larger than {exc.limit} bytes"))
     return Response(body, content_type="text/xml; charset=utf-8")

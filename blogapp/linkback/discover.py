@@ -98,13 +98,13 @@ def find_trackback(page: FetchResult) -> str | None:
 def _find_webmention(page: FetchResult, soup: BeautifulSoup | None) -> str | None:
     for target, params in parse_link_header(page.headers.get("link", "")):
         if "webmention" in params.get("rel", "").lower().split():
-            endpoint = _resolve(page.url, target)
+            endpoint = _http_endpoint(page.url, target)
             if endpoint:
                 return endpoint
     if soup is not None:
         for element in soup.find_all(("link", "a")):
             if _has_rel(element, "webmention") and element.has_attr("href"):
-                endpoint = _resolve(page.url, element["href"])
+                endpoint = _http_endpoint(page.url, element["href"])
                 if endpoint:
                     return endpoint
     return None
@@ -115,10 +115,10 @@ def _find_pingback(page: FetchResult, soup: BeautifulSoup | None) -> str | None:
     # Repeated headers arrive joined by ", " (a space cannot be part of a URL): the first one wins.
     first = header.split(", ")[0].strip()
     if first:
-        endpoint = _resolve(page.url, first)
+        endpoint = _http_endpoint(page.url, first)
         if endpoint:
             return endpoint
-    return _first_link(page, soup, "pingback")
+    return _first_rel_link(page, soup, "pingback")
 
 
 def _find_trackback(page: FetchResult, soup: BeautifulSoup | None) -> str | None:
@@ -128,10 +128,10 @@ def _find_trackback(page: FetchResult, soup: BeautifulSoup | None) -> str | None
             about = {_comparable(description.get(name, "")) for name in ("rdf:about", "dc:identifier")}
             ping = description.get("trackback:ping", "")
             if about & wanted and ping.strip(_HTML_SPACE):
-                endpoint = _resolve(page.url, ping)
+                endpoint = _http_endpoint(page.url, ping)
                 if endpoint:
                     return endpoint
-    return _first_link(page, soup, "trackback")
+    return _first_rel_link(page, soup, "trackback")
 
 
 # ------------------------------------------------------------------ HTTP Link headers
@@ -214,13 +214,13 @@ def _has_rel(element, keyword: str) -> bool:
     return keyword in (token.lower() for token in tokens)
 
 
-def _first_link(page: FetchResult, soup: BeautifulSoup | None, keyword: str) -> str | None:
+def _first_rel_link(page: FetchResult, soup: BeautifulSoup | None, keyword: str) -> str | None:
     """The first ``<link rel=keyword href>``'s URL, resolved."""
     if soup is None:
         return None
     for element in soup.find_all("link", href=True):
         if _has_rel(element, keyword):
-            endpoint = _resolve(page.url, element["href"])
+            endpoint = _http_endpoint(page.url, element["href"])
             if endpoint:
                 return endpoint
     return None
@@ -246,7 +246,7 @@ def _rdf_descriptions(text: str) -> Iterator[dict[str, str]]:
 # ------------------------------------------------------------------ URLs
 
 
-def _resolve(base: str, reference: str) -> str | None:
+def _http_endpoint(base: str, reference: str) -> str | None:
     """``reference`` made absolute against ``base``; None unless the result is an http(s) URL."""
     reference = reference.strip(_HTML_SPACE)
     try:

@@ -24,3 +24,17 @@ class LinkbackError(Exception):
 
     def __repr__(self) -> str:
         return f"LinkbackError({self.code}, {self.message!r})"
+
+
+class SourceGone(LinkbackError):
+    """The source is gone (404, 410, a page saying 410) or no longer links to the target: unlike
+    other refusals, it takes a Webmention stored from that source away with it."""
+
+
+class TryLater(Exception):
+    """The source failed for a moment (a timeout, a lost connection, a 5xx or 429 answer) and
+    another attempt will follow: the verification is not over."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.message, self.status = message, status

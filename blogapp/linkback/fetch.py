@@ -327,49 +327,46 @@ class GuardedFetcher:
             deadline.cancel()
 
     def _post(self, url: str, data: bytes, headers: dict[str, str], deadline: _Deadline) -> FetchResult:
-        redirects: list[str] = []
-        while True:
-            _host, _port, address = self.check_url(url)
-            response = self._request(url, address, headers, deadline, method="POST", data=data)
-            try:
-                if response.status_code in (307, 308) and "location" in response.headers:
-                    if len(redirects) >= self.policy.max_redirects:
-                        raise FetchError(f"more than {self.policy.max_redirects} redirects")
-                    redirects.append(url)
-                    url = urljoin(url, response.headers["location"])
-                    continue
-                result = FetchResult(url=url, status=response.status_code,
-                                     headers={k.lower(): v for k, v in response.headers.items()},
-                                     body=b"", redirects=redirects)
-                result.body, result.truncated = self._read_body(response, deadline)
-                return result
-            finally:
-                response.close()
+        def finish(result: FetchResult, response: requests.Response) -> FetchResult:
+            result.body, result.truncated = self._read_body(response, deadline)
+            return result
+
+        # Only 307 and 308 keep the method and body; any other redirect is the answer itself.
+        return self._follow(url, lambda hop, address: self._request(hop, address, headers, deadline, method="POST",
+                                                                     data=data), (307, 308), finish)
 
     def _fetch(self, url: str, headers: dict[str, str], deadline: _Deadline, html_only: bool = True,
                types: tuple[str, ...] = HTML_TYPES) -> FetchResult:
+        def finish(result: FetchResult, response: requests.Response) -> FetchResult:
+            if result.status >= 400:
+                raise FetchError(f"the page answered HTTP {result.status}", status=result.status)
+            if result.content_type not in types:
+                if not html_only:
+                    return result  # headers only: the body stays unread
+                raise FetchError(f"the page is not HTML ({result.content_type or 'no content type'})")
+            result.body, result.truncated = self._read_body(response, deadline)
+            return result
+
+        return self._follow(url, lambda hop, address: self._request(hop, address, headers, deadline),
+                            (301, 302, 303, 307, 308), finish)
+
+    def _follow(self, url: str, send, redirect_statuses: tuple[int, ...], finish) -> FetchResult:
+        """``send(url, address)`` to each hop, every hop checked by the guard, at most
+        ``max_redirects`` of them; ``finish(result, response)`` reads the last answer."""
         redirects: list[str] = []
         while True:
             _host, _port, address = self.check_url(url)
-            response = self._request(url, address, headers, deadline)
+            response = send(url, address)
             try:
-                if response.status_code in (301, 302, 303, 307, 308) and "location" in response.headers:
+                if response.status_code in redirect_statuses and "location" in response.headers:
                     if len(redirects) >= self.policy.max_redirects:
                         raise FetchError(f"more than {self.policy.max_redirects} redirects")
                     redirects.append(url)
                     url = urljoin(url, response.headers["location"])
                     continue
-                if response.status_code >= 400:
-                    raise FetchError(f"the page answered HTTP {response.status_code}", status=response.status_code)
-                result = FetchResult(url=url, status=response.status_code,
-                                     headers={k.lower(): v for k, v in response.headers.items()},
-                                     body=b"", redirects=redirects)
-                if result.content_type not in types:
-                    if not html_only:
-                        return result  # headers only: the body stays unread
-                    raise FetchError(f"the page is not HTML ({result.content_type or 'no content type'})")
-                result.body, result.truncated = self._read_body(response, deadline)
-                return result
+                return finish(FetchResult(url=url, status=response.status_code,
+                                          headers={k.lower(): v for k, v in response.headers.items()},
+                                          body=b"", redirects=redirects), response)
             finally:
                 response.close()
 

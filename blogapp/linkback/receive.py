@@ -12,6 +12,10 @@ answer (past that, it is told that verification continues, and the pool finishes
 the linkback is accepted into the durable queue ("verification continues") and a job verifies
 it later, at the budgeted rate. What a flood can leave waiting is bounded by the store's caps
 on pending verifications (per source host, per client IP, in all): past one, fault 49 at once.
+
+A Webmention takes the same local checks (``queue_webmention``) but is always verified later,
+by its own job (``verify_webmention``): one comment per (post, source), which a new Webmention
+updates, or removes when the source is gone or no longer links.
 """
 from __future__ import annotations
 
@@ -24,10 +28,20 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from .errors import ACCESS_DENIED, GENERIC, INVALID_PARAMS, SOURCE_NOT_FOUND, UPSTREAM_ERROR, LinkbackError
-from .fetch import FetchError, GuardedFetcher
+from .errors import (
+    ACCESS_DENIED,
+    GENERIC,
+    INVALID_PARAMS,
+    SOURCE_NOT_FOUND,
+    UPSTREAM_ERROR,
+    LinkbackError,
+    SourceGone,
+    TryLater,
+)
+from .fetch import FetchError, FetchResult, GuardedFetcher
 from .urls import SiteMatcher, TargetLinks, is_http_url, source_key, url_problem
-from .verify import cap, read_page, squash
+from .verify import EXCERPT_LIMIT, NAME_LIMIT, SourceReading, cap, read_page, squash
+from .webmention import ACCEPT, SOURCE_TYPES, read_source
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +50,7 @@ log = logging.getLogger(__name__)
 class Mention:
     """What a sender told us. Trackbacks also carry their own title, excerpt and blog name."""
 
-    protocol: str  # "pingback" | "trackback"
+    protocol: str  # "pingback" | "trackback" | "webmention"
     source: str
     target: str
     client_ip: str
@@ -74,7 +88,9 @@ class Claim:
 
 
 @dataclass
-class Outcome:
+class Receipt:
+    """What a pingback's or trackback's sender is told: registered, or verification continues."""
+
     verified: bool  # False: accepted, verification still running
     message: str
     status: str = ""  # the stored comment's status when verified
@@ -89,8 +105,14 @@ class LinkbackStore(Protocol):
     # Raises LinkbackError 48. ``later``: the claim's job is queued, else it is leased to this process.
     def claim(self, target: Target, mention: Mention, key: str, *, later: bool) -> Claim: ...
     def run_claimed(self, claim: Claim) -> str: ...  # runs the claim's job here: the status, or LinkbackError
-    def complete(self, claim: Claim, author_name: str, content: str) -> str: ...  # returns the status
+    def complete(self, claim: Claim, reading: SourceReading) -> str: ...  # returns the status
     def release(self, claim: Claim, error: LinkbackError) -> None: ...
+    # Webmentions: the log row (its status page, behind the returned token) and its job, in one commit.
+    def queue_webmention(self, target: Target, mention: Mention) -> str: ...
+    def webmention_waiting(self, log_id: int) -> Mention | None: ...  # None once it has its verdict
+    # The comment for (post, source) inserted or updated; raises LinkbackError 48 for a pingback's.
+    def record_webmention(self, log_id: int, target: Target, mention: Mention, reading: SourceReading) -> None: ...
+    def refuse_webmention(self, log_id: int, error: LinkbackError, *, remove: bool) -> None: ...
 
 
 class CpuBudget:
@@ -159,7 +181,7 @@ class Receiver:
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
 
-    def receive(self, mention: Mention) -> Outcome:
+    def receive(self, mention: Mention) -> Receipt:
         """Check, claim, verify (now or later), record. Raises ``LinkbackError`` with the pingback fault code."""
         for url, name in ((mention.source, "source URI"), (mention.target, "target URI")):
             if problem := url_problem(url, name):
@@ -193,16 +215,16 @@ class Receiver:
         finally:
             self.cpu.spend(time.thread_time() - started)  # the lookups and the claim count too
         if not now:
-            return Outcome(False, "received; verification continues")
+            return Receipt(False, "received; verification continues")
         try:
             future = self._pool.submit(self._run_now, claim)
         except RuntimeError:  # the pool is shutting down: verify in this thread instead
-            return Outcome(True, "registered", self._run_now(claim))
+            return Receipt(True, "registered", self._run_now(claim))
         try:
             status = future.result(timeout=self.budget)
         except FutureTimeout:
-            return Outcome(False, "received; verification continues")
-        return Outcome(True, "registered", status)
+            return Receipt(False, "received; verification continues")
+        return Receipt(True, "registered", status)
 
     def _run_now(self, claim: Claim) -> str:
         try:
@@ -217,11 +239,11 @@ class Receiver:
         started = time.thread_time()
         try:
             if mention.protocol == "trackback" and not self.verify_trackbacks:
-                author, content = self._trackback_record(mention, page_title="")
+                reading = self._trackback_reading(mention, page_title="")
             else:
-                author, content = self._verify(claim)
+                reading = self._verify(claim)
             try:
-                return self.store.complete(claim, author, content)
+                return self.store.complete(claim, reading)
             except LinkbackError:
                 raise
             except Exception as exc:
@@ -238,14 +260,16 @@ class Receiver:
         finally:
             self.cpu.spend(time.thread_time() - started)
 
-    def _verify(self, claim: Claim) -> tuple[str, str]:
+    def _fetch_source(self, mention: Mention, **kw) -> FetchResult:
+        # Who is behind the request, for the site being fetched (as WordPress says it).
+        headers = {"User-Agent": f"{self.user_agent}; verifying {mention.protocol} from {mention.client_ip}",
+                   "X-Pingback-Forwarded-For": mention.client_ip, **kw.pop("headers", {})}
+        return self.fetcher.fetch(mention.source, headers=headers, **kw)
+
+    def _verify(self, claim: Claim) -> SourceReading:
         mention = claim.mention
-        headers = {
-            "User-Agent": f"{self.user_agent}; verifying {mention.protocol} from {mention.client_ip}",
-            "X-Pingback-Forwarded-For": mention.client_ip,
-        }
         try:
-            page = self.fetcher.fetch(mention.source, headers=headers)
+            page = self._fetch_source(mention)
         except FetchError as exc:
             raise LinkbackError(SOURCE_NOT_FOUND, f"The source page could not be fetched: {exc.message}") from None
         # A link counts if it leads to the post, on any of our addresses (urls.TargetLinks).
@@ -253,14 +277,79 @@ class Receiver:
         with self._reading:
             reading = read_page(page.body, page.charset, page.url, links_to_target, hints=links_to_target.hints)
         if mention.protocol == "trackback":
-            return self._trackback_record(mention, page_title=reading.title)
-        return reading.title, reading.excerpt
+            return self._trackback_reading(mention, page_title=reading.title)
+        return SourceReading(author_name=reading.title, content=reading.excerpt)
 
     @staticmethod
-    def _trackback_record(mention: Mention, page_title: str) -> tuple[str, str]:
-        title = cap(squash(mention.title), 250) or page_title
-        excerpt = cap(squash(mention.excerpt), 252)
-        author = cap(squash(mention.blog_name), 250) or title or mention.source
-        content = "\n\n".join(part for part in (title, excerpt) if part)
-        return author, content
+    def _trackback_reading(mention: Mention, page_title: str) -> SourceReading:
+        title = cap(squash(mention.title), NAME_LIMIT) or page_title
+        excerpt = cap(squash(mention.excerpt), EXCERPT_LIMIT)
+        author = cap(squash(mention.blog_name), NAME_LIMIT) or title or mention.source
+        return SourceReading(author_name=author, content="\n\n".join(part for part in (title, excerpt) if part))
 
+    # ------------------------------------------------------------ Webmention
+
+    def queue_webmention(self, mention: Mention) -> str:
+        """The local checks of a Webmention, then its log row and job (always verified later).
+
+        Returns the status page's token. Raises ``LinkbackError``: ``ACCESS_DENIED`` for a blocked
+        domain or a full cap on waiting verifications, ``UPSTREAM_ERROR`` when it cannot be
+        stored, another code for a request that cannot succeed.
+        """
+        for url, name in ((mention.source, "source"), (mention.target, "target")):
+            if problem := url_problem(url, name):
+                raise LinkbackError(INVALID_PARAMS, problem)
+        for url, name in ((mention.source, "source"), (mention.target, "target")):
+            if not is_http_url(url):
+                raise LinkbackError(INVALID_PARAMS, f"The {name} is not an http or https URL.")
+        same = LinkbackError(GENERIC, "The source and the target are the same page.")
+        if source_key(mention.source) == source_key(mention.target):
+            raise same
+        target = self.store.resolve_target(mention.target)
+        if source_key(mention.source) == source_key(target.url):
+            raise same
+        host = (urlsplit(mention.source).hostname or "").lower()
+        # Past the sender's rates a Webmention is still taken (its job is paced by the CPU budget);
+        # only the caps on what waits turn it away.
+        self.store.admit(mention, host)
+        self.store.check_room(mention, host)
+        return self.store.queue_webmention(target, mention)
+
+    def verify_webmention(self, log_id: int, *, may_retry: bool) -> str:
+        """Verify one queued Webmention and record the verdict: "verified", "refused", "error" (a
+        bug of ours, logged) or "nothing to do" (it has its verdict). Raises ``TryLater`` when the
+        source failed for a moment and ``may_retry``: the Webmention stays waiting."""
+        mention = self.store.webmention_waiting(log_id)
+        if mention is None:
+            return "nothing to do"
+        started = time.thread_time()
+        try:
+            target = self.store.resolve_target(mention.target)  # the post may have closed since
+            reading = self._read_webmention_source(mention, target, may_retry=may_retry)
+            self.store.record_webmention(log_id, target, mention, reading)
+            return "verified"
+        except TryLater:
+            raise
+        except LinkbackError as error:
+            self.store.refuse_webmention(log_id, error, remove=isinstance(error, SourceGone))
+            return "refused"
+        except Exception:
+            log.exception("verifying webmention %s failed", log_id)
+            self.store.refuse_webmention(log_id, LinkbackError(
+                GENERIC, "The Webmention could not be verified (an error on our side)."), remove=False)
+            return "error"
+        finally:
+            self.cpu.spend(time.thread_time() - started)
+
+    def _read_webmention_source(self, mention: Mention, target: Target, *, may_retry: bool) -> SourceReading:
+        try:
+            page = self._fetch_source(mention, headers={"Accept": ACCEPT}, types=SOURCE_TYPES)
+        except FetchError as exc:
+            if exc.status in (404, 410):
+                raise SourceGone(SOURCE_NOT_FOUND, f"The source answered HTTP {exc.status}.") from None
+            if exc.transient and may_retry:
+                raise TryLater(exc.message, exc.status) from None
+            raise LinkbackError(SOURCE_NOT_FOUND, f"The source page could not be fetched: {exc.message}") from None
+        links = TargetLinks(self.site, target.url, mention.target)
+        with self._reading:
+            return read_source(page, links, {mention.target, target.url})

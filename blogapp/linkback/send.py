@@ -15,7 +15,7 @@ see ``discover``) and sends with that protocol:
 
 Every endpoint is a stranger's URL, so every request goes through the same guard as receiving
 (no private addresses, pinned connections, deadline, size cap). Nothing here raises for a bad
-target: the ``Outcome`` says what happened, and ``transient`` whether trying later may help.
+target: the ``SendResult`` says what happened, and ``transient`` whether trying later may help.
 
 Plain Python, no Flask.
 """
@@ -35,17 +35,17 @@ from defusedxml import DefusedXmlException
 from defusedxml.xmlrpc import DefusedExpatParser
 
 from .discover import Endpoint, endpoint_of
+from .errors import ALREADY_REGISTERED
 from .fetch import FetchError, FetchResult, GuardedFetcher, transient_status
 from .verify import cap, decode_html, squash
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Announcement", "Outcome", "Sender", "is_bare_home_page", "outbound_links"]
+__all__ = ["Announcement", "SendResult", "Sender", "is_bare_home_page", "outbound_links"]
 
 PROTOCOLS = ("webmention", "pingback", "trackback")
 SENT, FAILED, NO_ENDPOINT, SKIPPED = "sent", "failed", "no-endpoint", "skipped"
 MESSAGE_LIMIT = 500
-ALREADY_REGISTERED = 48
 
 
 def outbound_links(html: str, base_url: str) -> list[str]:
@@ -94,8 +94,10 @@ class Announcement:
 
 
 @dataclass
-class Outcome:
-    outcome: str  # sent | failed | no-endpoint | skipped
+class SendResult:
+    """What one attempt to tell a linked page came to (one ``LinkbackAttempt`` row)."""
+
+    outcome: str  # sent | failed | no-endpoint | skipped, as LinkbackAttempt.outcome
     protocol: str | None = None
     endpoint: str | None = None
     code: int | None = None  # the HTTP status, or the pingback fault code
@@ -115,39 +117,39 @@ class Sender:
         """The target's best endpoint; raises ``FetchError`` when the target cannot be fetched."""
         return endpoint_of(self.fetcher.fetch(target, html_only=False))
 
-    def send(self, note: Announcement, *, protocols: tuple[str, ...] = PROTOCOLS) -> Outcome:
+    def send(self, note: Announcement, *, protocols: tuple[str, ...] = PROTOCOLS) -> SendResult:
         """Discover the target's endpoint and send with its protocol, if it is one of ``protocols``."""
         try:
             endpoint = self.discover(note.target)
         except FetchError as exc:
-            return Outcome(FAILED, code=exc.status, message=_cap(f"The target could not be fetched: {exc.message}"),
+            return SendResult(FAILED, code=exc.status, message=_cap(f"The target could not be fetched: {exc.message}"),
                            transient=exc.transient)
         if endpoint is None:
-            return Outcome(NO_ENDPOINT, message="The page offers no Webmention, pingback or trackback endpoint.")
+            return SendResult(NO_ENDPOINT, message="The page offers no Webmention, pingback or trackback endpoint.")
         if endpoint.protocol not in protocols:
-            return Outcome(SKIPPED, endpoint.protocol, endpoint.url,
+            return SendResult(SKIPPED, endpoint.protocol, endpoint.url,
                            message=f"The page takes {endpoint.protocol}s; only {' or '.join(protocols)} applies here.")
         send = {"webmention": self.webmention, "pingback": self.pingback, "trackback": self.trackback}[endpoint.protocol]
         return send(endpoint.url, note)
 
     # ------------------------------------------------------------ the three protocols
 
-    def webmention(self, endpoint: str, note: Announcement) -> Outcome:
+    def webmention(self, endpoint: str, note: Announcement) -> SendResult:
         body = urlencode({"source": note.source, "target": note.target}).encode("ascii")
         try:
             answer = self.fetcher.post(endpoint, body, content_type="application/x-www-form-urlencoded")
         except FetchError as exc:
-            return Outcome(FAILED, "webmention", endpoint, exc.status, _cap(exc.message), exc.transient)
+            return SendResult(FAILED, "webmention", endpoint, exc.status, _cap(exc.message), exc.transient)
         if 200 <= answer.status < 300:
             message = f"Accepted (HTTP {answer.status})."
             if answer.headers.get("location"):
                 message += f" Status: {urljoin(answer.url, answer.headers['location'])}"
-            return Outcome(SENT, "webmention", endpoint, answer.status, _cap(message))
-        return Outcome(FAILED, "webmention", endpoint, answer.status,
+            return SendResult(SENT, "webmention", endpoint, answer.status, _cap(message))
+        return SendResult(FAILED, "webmention", endpoint, answer.status,
                        _cap(f"HTTP {answer.status}: {_answer_text(answer)}".rstrip(": ")),
                        transient=transient_status(answer.status))
 
-    def pingback(self, endpoint: str, note: Announcement) -> Outcome:
+    def pingback(self, endpoint: str, note: Announcement) -> SendResult:
         proxy = xmlrpc.client.ServerProxy(endpoint, transport=_GuardedTransport(self.fetcher, endpoint))
         try:
             answer = proxy.pingback.ping(note.source, note.target)
@@ -155,40 +157,40 @@ class Sender:
             code = fault.faultCode if isinstance(fault.faultCode, int) else None
             text = squash(str(fault.faultString)) or "(no message)"
             if code == ALREADY_REGISTERED:
-                return Outcome(SENT, "pingback", endpoint, code, _cap(f"Already registered: {text}"))
-            return Outcome(FAILED, "pingback", endpoint, code, _cap(f"Fault {fault.faultCode}: {text}"))
+                return SendResult(SENT, "pingback", endpoint, code, _cap(f"Already registered: {text}"))
+            return SendResult(FAILED, "pingback", endpoint, code, _cap(f"Fault {fault.faultCode}: {text}"))
         except xmlrpc.client.ProtocolError as exc:
-            return Outcome(FAILED, "pingback", endpoint, exc.errcode, _cap(f"HTTP {exc.errcode}: {exc.errmsg}"),
+            return SendResult(FAILED, "pingback", endpoint, exc.errcode, _cap(f"HTTP {exc.errcode}: {exc.errmsg}"),
                            transient=transient_status(exc.errcode))
         except FetchError as exc:
-            return Outcome(FAILED, "pingback", endpoint, exc.status, _cap(exc.message), exc.transient)
+            return SendResult(FAILED, "pingback", endpoint, exc.status, _cap(exc.message), exc.transient)
         except (xmlrpc.client.ResponseError, ExpatError, DefusedXmlException, ValueError, TypeError) as exc:
-            return Outcome(FAILED, "pingback", endpoint, None, _cap(f"The answer is not a valid XML-RPC response ({exc})."))
+            return SendResult(FAILED, "pingback", endpoint, None, _cap(f"The answer is not a valid XML-RPC response ({exc})."))
         if answer == ():  # <params/>: Pingback 1.0 says success returns a string
-            return Outcome(FAILED, "pingback", endpoint, None, "The answer is not a valid XML-RPC response (no value).")
-        return Outcome(SENT, "pingback", endpoint, None, _cap(squash(str(answer)) or "Registered."))
+            return SendResult(FAILED, "pingback", endpoint, None, "The answer is not a valid XML-RPC response (no value).")
+        return SendResult(SENT, "pingback", endpoint, None, _cap(squash(str(answer)) or "Registered."))
 
-    def trackback(self, endpoint: str, note: Announcement) -> Outcome:
+    def trackback(self, endpoint: str, note: Announcement) -> SendResult:
         body = urlencode({"title": note.title, "url": note.source, "excerpt": note.excerpt,
                           "blog_name": note.blog_name}).encode("ascii")
         try:
             answer = self.fetcher.post(endpoint, body, content_type="application/x-www-form-urlencoded; charset=utf-8",
                                        accept="application/xml, text/xml;q=0.9, */*;q=0.1")
         except FetchError as exc:
-            return Outcome(FAILED, "trackback", endpoint, exc.status, _cap(exc.message), exc.transient)
+            return SendResult(FAILED, "trackback", endpoint, exc.status, _cap(exc.message), exc.transient)
         if answer.status != 200:
-            return Outcome(FAILED, "trackback", endpoint, answer.status,
+            return SendResult(FAILED, "trackback", endpoint, answer.status,
                            _cap(f"HTTP {answer.status}: {_answer_text(answer)}".rstrip(": ")),
                            transient=transient_status(answer.status))
         try:
             root = defusedxml.ElementTree.fromstring(answer.body.lstrip())
         except (defusedxml.ElementTree.ParseError, DefusedXmlException, ValueError):
-            return Outcome(FAILED, "trackback", endpoint, 200, "The answer is not TrackBack XML.")
+            return SendResult(FAILED, "trackback", endpoint, 200, "The answer is not TrackBack XML.")
         error = (root.findtext("error") or "").strip()
         message = squash(root.findtext("message") or "")
         if error == "0":
-            return Outcome(SENT, "trackback", endpoint, 200, _cap(message or "Trackback accepted."))
-        return Outcome(FAILED, "trackback", endpoint, 200, _cap(f"Refused: {message or 'no reason given'}"))
+            return SendResult(SENT, "trackback", endpoint, 200, _cap(message or "Trackback accepted."))
+        return SendResult(FAILED, "trackback", endpoint, 200, _cap(f"Refused: {message or 'no reason given'}"))
 
 
 class _GuardedTransport(xmlrpc.client.Transport):

@@ -3,16 +3,22 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote, urljoin, urlsplit
 
 from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, Tag
 from bs4.dammit import EncodingDetector
 
-from .errors import NO_LINK, LinkbackError
+from .errors import NO_LINK, SOURCE_NOT_FOUND, LinkbackError, SourceGone
 
-TITLE_LIMIT = 250
+# Text limits every protocol shares (WordPress's, as senders and importers expect them).
+NAME_LIMIT = 250  # a linkback's name: the page's title, an h-card name, a trackback's title or blog name
+EXCERPT_LIMIT = 252  # a trackback's excerpt, as WordPress sends and keeps it
+# What counts as a link to the target: the element and its URL attribute. Pingback and trackback
+# take <a>/<area>; Webmention adds media (the W3C implementation report's cases).
+ANCHORS = {"a": "href", "area": "href"}
 LINK_TEXT_LIMIT = 100
 CONTEXT_CHARS = 100
 ELLIPSIS = "[…]"
@@ -30,6 +36,17 @@ class PageReading:
     title: str
     excerpt: str
     link_text: str
+
+
+@dataclass
+class SourceReading:
+    """What a verified linkback shows, as stored on its comment (every protocol)."""
+
+    author_name: str
+    content: str = ""
+    author_url: str = ""  # empty: the source's URL
+    author_photo: str = ""
+    response_type: str | None = None  # Webmention only: mention, reply, like, repost, bookmark
 
 
 def decode_html(body: bytes, http_charset: str | None) -> str:
@@ -52,11 +69,19 @@ def cap(text: str, limit: int) -> str:
 
 
 def read_page(body: bytes, http_charset: str | None, final_url: str,
-              links_to_target: Callable[[str], bool], *, hints: Iterable[str] = ()) -> PageReading:
+              links_to_target: Callable[[str], bool], **kw) -> PageReading:
+    """``read_html`` of the page's bytes, decoded by ``decode_html``."""
+    return read_html(decode_html(body, http_charset), final_url, links_to_target, **kw)
+
+
+def read_html(text: str, final_url: str, links_to_target: Callable[[str], bool], *, hints: Iterable[str] = (),
+              linking: Mapping[str, str] = ANCHORS, status_meta: bool = False) -> PageReading:
     """Find a link to the target and read the page's title and the excerpt around that link.
 
     ``links_to_target(url)`` says whether an absolute URL is the target. Raises
-    ``LinkbackError(NO_LINK)`` when no ``<a href>`` or ``<area href>`` resolves to it.
+    ``LinkbackError(NO_LINK)`` when no element of ``linking`` (name -> URL attribute; by default
+    ``<a href>`` and ``<area href>``) resolves to it. ``status_meta``: a page carrying
+    ``<meta http-equiv="Status" content="410 Gone">`` raises ``SourceGone`` (a static page's 410).
 
     ``hints``: strings of which any link to the target contains at least one (such as the
     post's slug), letter case, percent-escapes and character references aside. With them, a
@@ -65,14 +90,15 @@ def read_page(body: bytes, http_charset: str | None, final_url: str,
     the one that links, instead of building the whole page (a 1 MB page costs a few times a
     bare lxml parse, not thirty).
     """
-    text = decode_html(body, http_charset)
     needles = tuple(h.lower() for h in hints if h)
     if needles:
-        reading = _read_narrowed(text, final_url, links_to_target, needles)
+        reading = _read_narrowed(text, final_url, links_to_target, needles, linking, status_meta)
         if reading is not None:
             return reading
     soup = BeautifulSoup(text, "lxml")
-    link = _first_link(soup, _base_of(soup, final_url), links_to_target)
+    if status_meta and _says_gone(soup):
+        raise _gone_by_meta()
+    link = _link_to_target(soup, _base_of(soup, final_url), links_to_target, linking)
     if link is None:
         raise LinkbackError(NO_LINK, "The source page does not link to the target.")
     return PageReading(title=page_title(soup, final_url), excerpt=excerpt_around(link), link_text=_link_text(link))
@@ -86,9 +112,12 @@ def _base_of(soup: BeautifulSoup, final_url: str) -> str:
         return final_url
 
 
-def _first_link(soup: BeautifulSoup, base: str, links_to_target: Callable[[str], bool]) -> Tag | None:
-    for candidate in soup.find_all(("a", "area"), href=True):
-        href = candidate["href"].strip()
+def _link_to_target(soup: BeautifulSoup, base: str, links_to_target: Callable[[str], bool],
+                    linking: Mapping[str, str]) -> Tag | None:
+    """The first element of ``linking`` in ``soup`` whose URL, resolved against ``base``, is the target."""
+    for candidate in soup.find_all(list(linking)):
+        value = candidate.get(linking[candidate.name])
+        href = value.strip() if isinstance(value, str) else ""
         if not href or href.startswith("#"):
             continue
         try:
@@ -100,14 +129,30 @@ def _first_link(soup: BeautifulSoup, base: str, links_to_target: Callable[[str],
     return None
 
 
-# One pass over the page's text: comments and the raw-text elements are taken whole (nothing in
-# them is a link; a <title>'s text is kept), and every <a>, <area> and <base> start tag is found.
-_SCAN = re.compile(
-    r"<!--.*?(?:-->|\Z)"
-    r"|<(script|style|textarea|title|xmp)\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*>(.*?)(?:</\1\s*>|\Z)"
-    r"|<(a|area|base)\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*>",
-    re.IGNORECASE | re.DOTALL,
-)
+def _says_gone(soup: BeautifulSoup) -> bool:
+    """``<meta http-equiv="Status" content="410 Gone">``: a static page's way of answering 410."""
+    for meta in soup.find_all("meta", attrs={"http-equiv": True, "content": True}):
+        if meta["http-equiv"].strip().lower() == "status" and meta["content"].strip().startswith("410"):
+            return True
+    return False
+
+
+def _gone_by_meta() -> SourceGone:
+    return SourceGone(SOURCE_NOT_FOUND, "The source page says it is gone (HTTP-equiv status 410).")
+
+
+@lru_cache(maxsize=8)
+def _scanner(elements: tuple[str, ...]) -> re.Pattern:
+    """One pass over the page's text: comments and the raw-text elements are taken whole (nothing
+    in them is a link; a <title>'s text is kept), and every start tag of ``elements``, <base> and
+    <meta> is found."""
+    names = "|".join(sorted({*elements, "base", "meta"}, key=len, reverse=True))
+    return re.compile(
+        r"<!--.*?(?:-->|\Z)"
+        r"|<(script|style|textarea|title|xmp)\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*>(.*?)(?:</\1\s*>|\Z)"
+        rf"|<({names})\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*>",
+        re.IGNORECASE | re.DOTALL,
+    )
 WINDOW = 6000  # characters of the page read each side of the link, for its excerpt
 
 
@@ -120,30 +165,36 @@ def _mentions(tag: str, needles: tuple[str, ...]) -> bool:
     return any(needle in lowered for needle in needles)
 
 
-def _read_narrowed(text: str, final_url: str, links_to_target, needles: tuple[str, ...]) -> PageReading | None:
-    title_text, base_tag, candidates, skipped = None, None, [], []
-    for match in _SCAN.finditer(text):
-        raw_element, link_element = match.group(1), match.group(3)
-        if link_element is None:
+def _read_narrowed(text: str, final_url: str, links_to_target, needles: tuple[str, ...],
+                   linking: Mapping[str, str], status_meta: bool) -> PageReading | None:
+    title_text, base_tag, candidates, skipped, metas = None, None, [], [], []
+    for match in _scanner(tuple(sorted(linking))).finditer(text):
+        raw_element, element = match.group(1), match.group(3)
+        if element is None:
             skipped.append(match.span())
             if raw_element and raw_element.lower() == "title" and title_text is None:
                 title_text = match.group(2)
-        elif link_element.lower() == "base":
+        elif (name := element.lower()) == "base":
             base_tag = base_tag or match.group(0)
+        elif name == "meta":
+            if status_meta and "http-equiv" in match.group(0).lower():
+                metas.append(match.group(0))
         elif _mentions(match.group(0), needles):
-            candidates.append(match.span())
+            candidates.append((match.start(), match.end(), name))
+    if metas and _says_gone(BeautifulSoup("".join(metas), "lxml")):
+        raise _gone_by_meta()
     if not candidates:
         raise LinkbackError(NO_LINK, "The source page does not link to the target.")
     # BeautifulSoup decides: on the candidate tags alone (each closed, so none nests in another).
     base = _base_of(BeautifulSoup(base_tag, "lxml"), final_url) if base_tag else final_url
-    few = BeautifulSoup("".join(text[a:b] + "</a>" for a, b in candidates), "lxml")
-    tags = few.find_all(("a", "area"))
+    few = BeautifulSoup("".join(f"{text[a:b]}</{name}>" for a, b, name in candidates), "lxml")
+    tags = few.find_all(list(linking))
     if len(tags) != len(candidates):
         return None  # markup too odd to map back: read the whole page
-    link = _first_link(few, base, links_to_target)
+    link = _link_to_target(few, base, links_to_target, linking)
     if link is None:
         raise LinkbackError(NO_LINK, "The source page does not link to the target.")
-    start, end = candidates[next(i for i, tag in enumerate(tags) if tag is link)]
+    start, end, _ = candidates[next(i for i, tag in enumerate(tags) if tag is link)]
     # The excerpt: the page around the link, starting outside any comment or script.
     window_start = max(0, start - WINDOW)
     for a, b in skipped:
@@ -151,9 +202,9 @@ def _read_narrowed(text: str, final_url: str, links_to_target, needles: tuple[st
             window_start = b
             break
     around = BeautifulSoup(text[window_start:end + WINDOW], "lxml")
-    found = _first_link(around, base, links_to_target) or link
+    found = _link_to_target(around, base, links_to_target, linking) or link
     if title_text is not None and squash(html.unescape(title_text)):
-        title = cap(squash(html.unescape(title_text)), TITLE_LIMIT)
+        title = cap(squash(html.unescape(title_text)), NAME_LIMIT)
     elif "h-entry" in text:
         title = page_title(BeautifulSoup(text, "lxml"), final_url)  # rare: no <title>, maybe an h-entry name
     else:
@@ -164,25 +215,26 @@ def _read_narrowed(text: str, final_url: str, links_to_target, needles: tuple[st
 def page_title(soup: BeautifulSoup, final_url: str) -> str:
     """``<title>``, else the h-entry's name, else the host."""
     if soup.title and squash(soup.title.get_text()):
-        return cap(squash(soup.title.get_text()), TITLE_LIMIT)
+        return cap(squash(soup.title.get_text()), NAME_LIMIT)
     entry = soup.find(class_="h-entry")
     name = entry.find(class_="p-name") if entry else None
     if name and squash(name.get_text()):
-        return cap(squash(name.get_text()), TITLE_LIMIT)
+        return cap(squash(name.get_text()), NAME_LIMIT)
     return urlsplit(final_url).hostname or final_url
 
 
+def _is_visible(node) -> bool:
+    return (isinstance(node, NavigableString) and not isinstance(node, _INVISIBLE)
+            and not any(p.name in _SKIP_PARENTS for p in node.parents if isinstance(p, Tag)))
+
+
 def _visible_strings(node: Tag):
-    for string in node.descendants:
-        if not isinstance(string, NavigableString) or isinstance(string, _INVISIBLE):
-            continue
-        if any(p.name in _SKIP_PARENTS for p in string.parents if isinstance(p, Tag)):
-            continue
-        yield string
+    return (string for string in node.descendants if _is_visible(string))
 
 
 def _link_text(link: Tag) -> str:
-    text = squash(link.get_text()) or squash(link.get("title", "")) or squash(link.get("alt", "")) or link.get("href", "")
+    text = (squash(link.get_text()) or squash(link.get("title", "")) or squash(link.get("alt", ""))
+            or link.get("href") or link.get("src") or "")
     return cap(text, LINK_TEXT_LIMIT)
 
 
@@ -195,11 +247,11 @@ def excerpt_around(link: Tag) -> str:
     block = link.find_parent(BLOCKS) or link
     inside = set(id(s) for s in _visible_strings(link))
     before, after, seen_link = [], [], False
-    for string in _visible_strings(block):
-        if id(string) in inside:
+    for node in block.descendants:  # in document order: the link itself (an <img> has no text) splits it
+        if node is link:
             seen_link = True
-            continue
-        (after if seen_link else before).append(str(string))
+        elif id(node) not in inside and _is_visible(node):
+            (after if seen_link else before).append(str(node))
     before_text, after_text = squash("".join(before)), squash("".join(after))
     head = before_text
     if len(head) > CONTEXT_CHARS:
