@@ -16,20 +16,18 @@ from ..moderation import initial_status
 from ..validation import parse_id
 from ..pages import RESERVED_SLUGS
 from ..pagecache import POSTS, SITE, cached_page, depends_on, fragment, post_scope, thread_scope
-from ..templating import absolute_url, permalink, post_path, site_settings, site_zone
+from ..templating import absolute_url, post_path, site_settings, site_zone
 from ..text import render_comment
-from ..threads import build_thread, count_label, public_count, walk
+from ..threads import ThreadComment, count_label, public_count, thread_html
 from . import bp
 from .forms import CommentForm, sent_from_this_site
 from .listing import cursor_from, cursor_of, read_page
 
-# Webmention response types shown compactly (blogapp.endpoints.webmention.REACTIONS), with their labels.
-WEBMENTION_REACTIONS = ("like", "repost", "bookmark")
+# Webmention response types shown compactly, with their labels.
+from ..linkback.webmention import REACTIONS as WEBMENTION_REACTIONS  # noqa: E402
 
-# What the thread template reads of each comment.
-THREAD_COLUMNS = (Comment.id, Comment.parent_id, Comment.kind, Comment.status, Comment.author_name, Comment.author_url,
-                  Comment.author_photo, Comment.source_url, Comment.content, Comment.content_html, Comment.created_at,
-                  Comment.user_id, Comment.response_type)
+# What the thread shows of each comment (blogapp.threads.ThreadComment).
+THREAD_COLUMNS = tuple(getattr(Comment, name) for name in ThreadComment._fields)
 
 # How many of a visitor's own held comments the session remembers, to show them "awaiting moderation".
 HELD_IN_SESSION = 20
@@ -49,7 +47,7 @@ def _render_list(stmt, page: int, *, heading: str | None, endpoint: str, **endpo
         abort(404)
     per_page = int(site_settings()["POSTS_PER_PAGE"])
     # "Page N of M" needs the total; counting a big blog's posts on every view is what hurts, so
-    # the count is kept per listing until the content changes.
+    # the count is kept per listing until the post list changes.
     listing = ":".join([endpoint, *(f"{k}={v}" for k, v in sorted(endpoint_args.items()))])
     total = fragment(
         "count:" + listing, (SITE, POSTS),
@@ -262,13 +260,13 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
         visible = or_(visible, and_(Comment.id.in_(held), Comment.status == CommentStatus.PENDING.value))
     # Plain rows, not ORM objects: a page of 200 comments only reads them, and building 200
     # tracked instances was a third of its time.
-    everything = db.session.execute(
+    rows = db.session.execute(
         select(*THREAD_COLUMNS).where(Comment.post_id == post.id, visible).order_by(Comment.created_at, Comment.id)
-    ).all()
+    )
     # Webmention likes, reposts and bookmarks are shown as a compact row of faces, not as comments.
-    reactions: dict[str, list[Comment]] = {}
+    reactions: dict[str, list[ThreadComment]] = {}
     comments = []
-    for c in everything:
+    for c in map(ThreadComment._make, rows):
         if c.kind == CommentKind.WEBMENTION and c.response_type in WEBMENTION_REACTIONS:
             reactions.setdefault(c.response_type, []).append(c)
         else:
@@ -279,16 +277,20 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
     if reply_parent is None:
         form.parent_id.data = ""
     newer, older = _neighbours(post)
+    post_url = post_path(post)
+    post_link = absolute_url(post_url)
+    max_depth = int(settings["COMMENT_THREAD_DEPTH"])
+    comments_open = post.accepts_comments(settings["CLOSE_COMMENTS_AFTER_DAYS"])
     html = render_template(
         "blog/post.html",
         post=post,
-        post_url=post_path(post),  # computed once: each of 200 comments links to it
-        post_link=permalink(post),
-        thread=(thread := build_thread(comments, settings["COMMENT_THREAD_DEPTH"])),
-        thread_steps=walk(thread),
-        max_depth=int(settings["COMMENT_THREAD_DEPTH"]),
+        post_url=post_url,
+        post_link=post_link,
+        # The comments' markup (blogapp.threads): built in Python, and kept while none of it changes.
+        thread_html=thread_html(tuple(comments), max_depth, zone=site_zone(), post_url=post_url, post_link=post_link,
+                                comments_open=comments_open),
         count_label=count_label(public_count(comments)),
-        comments_open=post.accepts_comments(settings["CLOSE_COMMENTS_AFTER_DAYS"]),
+        comments_open=comments_open,
         form=form,
         form_error=form_error,
         reply_parent=reply_parent,
@@ -398,8 +400,8 @@ def comment_rate_limited(error):
 @bp.app_context_processor
 def sidebar():
     def load_sidebar():
-        # The same for every page until the content changes: computed once per content version
-        # (its counts scan every post, which a big blog must not do on each page view).
+        # The same for every page until the post list changes (its counts scan every post, which a
+        # big blog must not do on each page view).
         return fragment("sidebar", (SITE, POSTS), _sidebar_data)
 
     return {"load_sidebar": load_sidebar}
@@ -408,7 +410,7 @@ def sidebar():
 @bp.app_context_processor
 def navigation():
     def load_nav_pages():
-        # Like the sidebar: the published pages, read once per content version (a page's change bumps it).
+        # Like the sidebar: the published pages, read once until the site changes (a page's change does).
         return fragment("nav-pages", (SITE,), _nav_pages_data)
 
     return {"load_nav_pages": load_nav_pages}
