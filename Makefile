@@ -1,5 +1,7 @@
 # The two commands of the README: `make run` and `make test`. Both set up from nothing.
 # `make bench [ARGS=...]` runs the benchmark suite (benchmarks/README.md).
+# `make test` runs the suite in a process per core (pytest-xdist, see pyproject.toml); extra pytest
+# options go in PYTEST_ARGS, e.g. `make test PYTEST_ARGS="-n 0 tests/test_blog.py"` for one process.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin

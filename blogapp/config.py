@@ -74,7 +74,7 @@ DEFAULTS: dict[str, object] = {
     "LINKBACK_FETCH_PORTS": [80, 443, 8080],
     # CIDRs the fetcher may reach although private or loopback (tests, intranets); any port there.
     "LINKBACK_FETCH_ALLOWLIST": [],
-    # Background jobs (blogapp/jobs.py): "auto" is "rq" when REDIS_URL is set, else "thread".
+    # Background jobs (blogapp/jobs/): "auto" is "rq" when REDIS_URL is set, else "thread".
     "JOBS_BACKEND": "auto",  # auto | thread | rq
     "JOBS_QUEUE": "blogapp",  # the RQ queue; `flask --app blogapp worker` serves it
     "JOBS_MAX_ATTEMPTS": 5,  # runs of a job, the first included, before a transient failure is final

@@ -18,7 +18,9 @@ import jinja2
 from flask import request, request_finished
 import pytest
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import util as sqlalchemy_util
+from sqlalchemy.engine import Dialect, Engine
+from werkzeug.routing import Rule
 from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
 
@@ -35,6 +37,37 @@ SITE_URL = "http://blog.test"
 
 
 _real_getaddrinfo = socket.getaddrinfo
+
+
+# The suite runs in several processes at once (pytest-xdist: addopts in pyproject.toml). Each has
+# its own PostgreSQL schema (pg_schema), its own temporary folders and SQLite files, free ports
+# from the system, and its own Redis queue names and key prefixes (the tests make them random).
+# What the machine has only one of stays on one worker, its tests one after another: the
+# WordPress peer on 127.0.0.1:8090 (one site, whose posts and comments its tests read back), and
+# Chromium (a browser per module, heavy on a small machine).
+SERIAL_GROUPS = {
+    "test_wordpress_interop.py": "wordpress-peer",
+    "test_wxr_wordpress.py": "wordpress-peer",
+    "test_browser.py": "chromium",
+    "test_admin_tools.py": "chromium",
+}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` with the groups above: each other test goes to whichever worker is free.
+
+    (xdist's own groups, ``xdist_group`` marks, are lost under pytest 9.2: xdist 3.8 writes the
+    group into ``item._nodeid``, which pytest no longer reads. The scheduler's grouping is the
+    same, here by file.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SerialGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return SERIAL_GROUPS.get(nodeid.split("::", 1)[0].rsplit("/", 1)[-1], nodeid)
+
+    return SerialGroups(config, log)
 
 
 def _is_address(name: str) -> bool:
@@ -75,6 +108,75 @@ def apps_stop_their_jobs(monkeypatch):
     yield
     for app in built:
         jobs.shutdown(app, timeout=5)
+
+
+def _share_url_builders() -> None:
+    """Every app a test builds compiles each of its ~50 routes' URL builders, two small Python
+    functions generated from the rule and ``compile()``d: that was four fifths of ``create_app``
+    (~20 ms a test). The generated function depends only on the rule's parsed parts, its defaults
+    and whether it appends unknown arguments, and reaches the rule's converters and map through
+    its ``self`` at call time, so the same function, bound to each new rule as Werkzeug binds it,
+    builds exactly the URLs a fresh compile would.
+    """
+    compile_builder = getattr(Rule, "_compile_builder", None)
+    if compile_builder is None or getattr(compile_builder, "shared", False):
+        return  # a Werkzeug without it builds as it likes
+    builders: dict = {}
+
+    def shared_builder(rule, append_unknown=True):
+        defaults = rule.defaults or {}
+        key = (rule.rule, append_unknown, tuple(rule._trace),
+               tuple((name, rule._converters[name].to_url(value) if name in rule._converters else None)
+                     for name, value in defaults.items()))
+        builder = builders.get(key)
+        if builder is None:
+            builder = builders[key] = compile_builder(rule, append_unknown)
+        return builder
+
+    shared_builder.shared = True
+    Rule._compile_builder = shared_builder
+
+
+_share_url_builders()
+
+
+class SharedStatements:
+    """SQLAlchemy's cache of compiled statements, shared by every test's engine in this process.
+
+    SQLAlchemy keeps the SQL it compiled per engine, keyed by the engine's dialect object; each
+    test's app has a new engine, so every test compiled the same statements again (a quarter of
+    the CPU time of tests/test_admin.py). Here the dialect in the key is replaced by what the
+    compiled SQL depends on: the dialect's class, its DBAPI's parameter style, the server's
+    version and the identifier lengths (the fixture's apps all connect alike: the same driver,
+    the same PostgreSQL server). A key of another shape is used as it is. The app fixture's engine
+    uses it; the statements of the ORM's flush stay in SQLAlchemy's per-mapper caches.
+    """
+
+    def __init__(self, size=5000):
+        self.store = sqlalchemy_util.LRUCache(size)
+
+    @staticmethod
+    def _key(key):
+        if type(key) is tuple and key and isinstance(key[0], Dialect):
+            dialect = key[0]
+            return (type(dialect), dialect.paramstyle, dialect.server_version_info,
+                    dialect.label_length, dialect.max_identifier_length) + key[1:]
+        return key
+
+    def get(self, key, default=None):
+        return self.store.get(self._key(key), default)
+
+    def __setitem__(self, key, value):
+        self.store[self._key(key)] = value
+
+    def __len__(self):
+        return len(self.store)
+
+    def clear(self):
+        self.store.clear()
+
+
+SHARED_STATEMENTS = SharedStatements()
 
 
 @pytest.fixture(scope="session")
@@ -166,6 +268,8 @@ def app(tmp_path, pg_schema, config_overrides, schema_template_dir):
     app = create_app(config, instance_path=str(instance))
     app.jinja_env.bytecode_cache = TEMPLATE_CACHE
     with app.app_context():
+        if db.engine._compiled_cache is not None:  # (None: the app turned SQLAlchemy's cache off)
+            db.engine._compiled_cache = SHARED_STATEMENTS
         create_tables(app, pg_schema, schema_template_dir)
     yield app
     app.extensions["linkback_receiver"].shutdown()
@@ -209,26 +313,37 @@ def create_tables(app, pg_schema, template_dir) -> None:
             shutil.copyfile(f"{template}{suffix}", f"{path}{suffix}")
 
 
+# The statements that empty our PostgreSQL schema, per schema: written once, when the first test's
+# teardown has listed the sequences (see empty_database).
+EMPTYING_SQL: dict[str, str] = {}
+
+
 def empty_database(pg_schema) -> None:
     """Leave the database as the next test expects it: empty.
 
     On PostgreSQL the tables stay in our schema and are emptied with DELETE, children first, and
-    their sequences restarted (TRUNCATE of every table, 50-150 ms a test, was a fifth of the run);
-    should a DELETE fail, TRUNCATE ... CASCADE does it. A SQLite file is per test and thrown away
-    with its tmp_path, so there is nothing to undo.
+    their sequences restarted (TRUNCATE of every table, 50-150 ms a test, was a fifth of the run),
+    all in one round trip; should that fail (a test dropped or changed tables), TRUNCATE ...
+    CASCADE does it, and the statements are written afresh next time. A SQLite file is per test
+    and thrown away with its tmp_path, so there is nothing to undo.
     """
     if not pg_schema:
         return
     try:
         with db.engine.begin() as conn:
-            for table in reversed(db.metadata.sorted_tables):
-                conn.execute(table.delete())
-            sequences = conn.execute(text("SELECT sequencename FROM pg_sequences WHERE schemaname = :schema"),
-                                     {"schema": pg_schema}).scalars().all()
-            if sequences:
-                conn.execute(text("SELECT " + ", ".join(
-                    f"setval('\"{pg_schema}\".\"{name}\"', 1, false)" for name in sequences)))
+            sql = EMPTYING_SQL.get(pg_schema)
+            if sql is None:
+                sequences = conn.execute(text("SELECT sequencename FROM pg_sequences WHERE schemaname = :schema"),
+                                         {"schema": pg_schema}).scalars().all()
+                statements = [f'DELETE FROM "{table.name}"' for table in reversed(db.metadata.sorted_tables)]
+                if sequences:
+                    statements.append("SELECT " + ", ".join(
+                        f"setval('\"{pg_schema}\".\"{name}\"', 1, false)" for name in sorted(sequences)))
+                sql = "; ".join(statements)
+            conn.exec_driver_sql(sql)  # no parameters: psycopg sends the statements together
+        EMPTYING_SQL[pg_schema] = sql
     except Exception:
+        EMPTYING_SQL.pop(pg_schema, None)
         tables = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
         with db.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))

@@ -4,6 +4,7 @@ Runs on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set (the conftest fi
 """
 from __future__ import annotations
 
+import copy
 import re
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from blogapp.extensions import db
 from blogapp.models import Post, save_site_settings, utcnow
 from blogapp.posts import remove_post, save_post
 from conftest import SITE_URL, count_queries
+from helpers import restore_rows, table_rows
 
 PER_PAGE = 5
 # 23 posts in March 2025, three to a publication time (ties broken by id, across page edges);
@@ -28,9 +30,19 @@ LISTED = 23
 LISTINGS = ["/", "/category/deep-dive/", "/tag/walk/", "/2025/", "/2025/03/"]
 
 
+@pytest.fixture(scope="module")
+def seeded():
+    """The posts below, made once for the module (by the app, as below); each test's database
+    gets a copy of the rows (helpers.restore_rows), the same ids included."""
+    return {}
+
+
 @pytest.fixture
-def posts(app, ctx):
+def posts(app, ctx, seeded):
     """The titles readers should see, newest first, per listing; and the posts' ids by title."""
+    if seeded:
+        restore_rows(seeded["rows"])
+        return copy.deepcopy(seeded["titles"])
     save_site_settings({"POSTS_PER_PAGE": PER_PAGE})
     db.session.commit()
     made = []  # (published_at, id, title)
@@ -53,7 +65,9 @@ def posts(app, ctx):
     newest_first = sorted(made, key=lambda m: (m[0], m[1]), reverse=True)
     every = [title for _, _, title, _ in newest_first]
     listed = [title for _, _, title, is_listed in newest_first if is_listed]
-    return {url: every if url == "/" else listed for url in LISTINGS}
+    titles = {url: every if url == "/" else listed for url in LISTINGS}
+    seeded.update(rows=table_rows(), titles=titles)
+    return titles
 
 
 def read(client, url):
