@@ -66,10 +66,6 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
-    if app.config["PROXY_COUNT"]:
-        n = int(app.config["PROXY_COUNT"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
-
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
@@ -88,6 +84,11 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     cli.init_app(app)
 
     app.wsgi_app = jobs.StartOnFirstRequest(app, app.wsgi_app)
+    if app.config["PROXY_COUNT"]:
+        # Outermost: every layer below (the page cache's fast path included) sees the client's
+        # address and scheme, as the proxies in front say them.
+        n = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from blogapp import create_app
 from blogapp.config import DEFAULTS
 
@@ -55,3 +57,27 @@ def test_sqlite_runs_in_wal_mode(app):
     else:
         with app.app_context():
             assert db.engine.dialect.name == "postgresql"
+
+
+
+@pytest.mark.parametrize("config_overrides", [{"PROXY_COUNT": 1, "COMMENT_MODERATION": "approve"},
+                                              {"PROXY_COUNT": 0, "COMMENT_MODERATION": "approve"}])
+def test_behind_a_proxy_the_client_is_the_address_it_forwards(app, client, ctx, config_overrides):
+    """PROXY_COUNT=1: the address the proxy puts in X-Forwarded-For is the client's (a comment's IP),
+    for every layer, ProxyFix being the outermost; without a proxy the header is anybody's words."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from blogapp.extensions import db
+    from blogapp.models import Comment
+    from helpers import make_post
+
+    behind_proxy = bool(config_overrides["PROXY_COUNT"])
+    assert isinstance(app.wsgi_app, ProxyFix) == behind_proxy
+    post_id, _ = make_post(title="Proxied")
+    form = {"author_name": "Pat", "author_email": "pat@example.org", "author_url": "", "content": "Hello",
+            "parent_id": "", "homepage": ""}
+    answer = client.post(f"/posts/{post_id}/comments", data=form, headers={"X-Forwarded-For": "203.0.113.9"},
+                         environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert answer.status_code == 303
+    ip = db.session.scalar(db.select(Comment.ip).where(Comment.post_id == post_id))
+    assert ip == ("203.0.113.9" if behind_proxy else "10.0.0.2")
