@@ -81,3 +81,12 @@ def test_behind_a_proxy_the_client_is_the_address_it_forwards(app, client, ctx, 
     assert answer.status_code == 303
     ip = db.session.scalar(db.select(Comment.ip).where(Comment.post_id == post_id))
     assert ip == ("203.0.113.9" if behind_proxy else "10.0.0.2")
+
+
+@pytest.mark.parametrize("config_overrides", [{"LINKBACK_VERIFY_CPU": 0.05, "LINKBACK_VERIFY_BURST": 0.0}])
+def test_the_verification_burst_is_a_setting(app, config_overrides):
+    """LINKBACK_VERIFY_BURST: how much verification CPU a process may owe before linkbacks wait."""
+    budget = app.extensions["linkback_receiver"].cpu
+    assert budget.burst == 0.0 and not budget.exhausted()
+    budget.spend(0.01)  # a hundredth of a second owed, none allowed: the next linkback waits
+    assert budget.exhausted()

@@ -67,6 +67,7 @@ def init_app(app: Flask) -> None:
         budget=float(config["LINKBACK_VERIFY_BUDGET"]),
         max_in_flight=int(config["LINKBACK_MAX_IN_FLIGHT"]),
         cpu_share=float(config["LINKBACK_VERIFY_CPU"]),
+        cpu_burst=float(config["LINKBACK_VERIFY_BURST"]),
         verify_trackbacks=bool(config["TRACKBACK_VERIFY"]),
         user_agent=agent,
     )

@@ -162,7 +162,7 @@ class CpuBudget:
 
 class Receiver:
     def __init__(self, store: LinkbackStore, fetcher: GuardedFetcher, site: SiteMatcher, *, budget: float = 2.0,
-                 max_in_flight: int = 8, cpu_share: float = 0.05, verify_trackbacks: bool = True,
+                 max_in_flight: int = 8, cpu_share: float = 0.05, cpu_burst: float = 1.0, verify_trackbacks: bool = True,
                  user_agent: str = "blogapp"):
         self.store = store
         self.fetcher = fetcher
@@ -171,7 +171,7 @@ class Receiver:
         self.verify_trackbacks = verify_trackbacks
         self.user_agent = user_agent
         self._slots = threading.BoundedSemaphore(max_in_flight)
-        self.cpu = CpuBudget(cpu_share)
+        self.cpu = CpuBudget(cpu_share, cpu_burst)
         # Reading a page is CPU work that holds the GIL: one at a time per process, so the threads
         # answering readers never wait behind several of them (fetches, which wait on the network,
         # still run side by side).
