@@ -487,28 +487,40 @@ def metered(server: Gunicorn, run) -> tuple[WrkResult, CpuUse]:
     return result, use
 
 
-def run_floods(args, wrk: Wrk, base: dict[str, str], uri: str, settings: list[str], workdir: Path, post_path: str,
+def run_floods(args, wrk: Wrk, base: dict[str, str], dbs: Databases, settings: list[str], workdir: Path,
                servers: list[Gunicorn], report: Report) -> None:
-    """Reader throughput on the post page while pingbacks flood in, against the same server without."""
+    """Reader throughput on the post page while pingbacks flood in, against the same blog without.
+
+    Each flood gets a blog of its own on a freshly seeded database: what one flood leaves waiting
+    (verifications under the caps per client and per source host, all 127.0.0.1 here) would
+    otherwise decide how the next one is answered."""
     limit = args.linkback_rate_limit
-    # Rate limits stay on, as in production, but high: the in-flight cap is what is measured.
-    blog = start_blog("blog-flood", base, uri, settings, workdir, post_path, servers,
-                      BLOGAPP_RATELIMIT_ENABLED="true", BLOGAPP_LINKBACK_RATE_LIMIT=limit,
-                      BLOGAPP_LINKBACK_SOURCE_RATE_LIMIT=limit)
-    target = blog.url(post_path)
+
+    def fresh_blog(name: str) -> tuple[Gunicorn, str, str]:
+        uri, seeded = seed_database(dbs, name.replace("-", "_"), base, posts=60, comments=300)
+        # Rate limits stay on, as in production, but high: the in-flight cap is what is measured.
+        blog = start_blog(name, base, uri, settings, workdir, seeded.bench_path, servers,
+                          BLOGAPP_RATELIMIT_ENABLED="true", BLOGAPP_LINKBACK_RATE_LIMIT=limit,
+                          BLOGAPP_LINKBACK_SOURCE_RATE_LIMIT=limit)
+        return blog, uri, blog.url(seeded.bench_path)
+
+    blog, _, target = fresh_blog("blog-no-flood")
     print("  wrk post page, no flood ...", flush=True)
     wrk.run(target, duration=wrk.warmup)  # a warm-up, then the measurement, metered
     base_r, base_cpu = metered(blog, lambda: wrk.run(target))
     report.flood_rows.append(Row("post page, no flood", base_r, None,
                                  note="; ".join(filter(None, [status_note(base_r, 200), base_cpu.describe(base_r.requests)]))))
+    blog.stop()
     floods = (
         (f"{args.flood_size} pingbacks in flight, sources answer in {args.slow_seconds:g} s", "slow",
-         lambda: flood_mod.slow_source(target, args.slow_seconds)),
+         lambda target: flood_mod.slow_source(target, args.slow_seconds)),
         (f"{args.flood_size} pingbacks in flight, {args.big_mb:g} MB sources", "big",
-         lambda: flood_mod.big_source(target, int(args.big_mb * 1_000_000))),
+         lambda target: flood_mod.big_source(target, int(args.big_mb * 1_000_000))),
     )
     for title, label, make_source in floods:
-        source = make_source()
+        blog, uri, target = fresh_blog(f"blog-flood-{label}")
+        wrk.run(target, duration=wrk.warmup)
+        source = make_source(target)
         flood = flood_mod.Flood(blog.port, source, target, size=args.flood_size, label=f"{label}-{secrets.token_hex(3)}",
                                 period=args.flood_period)
         print(f"  wrk post page during the flood: {title} ...", flush=True)
@@ -534,7 +546,7 @@ def run_floods(args, wrk: Wrk, base: dict[str, str], uri: str, settings: list[st
         extra = status_note(r, 200)
         report.flood_rows.append(Row(title, r, r.rps / base_r.rps if base_r.rps else None, "no-flood",
                                      note + (f"; {extra}" if extra else "")))
-    blog.stop()
+        blog.stop()
 
 
 # ---------------------------------------------------------------------------- output
@@ -802,7 +814,7 @@ def main(argv=None) -> int:
 
         if not args.skip_floods:
             print("\nFloods:", flush=True)
-            run_floods(args, wrk, base, uri, settings, workdir, post_path, servers, report)
+            run_floods(args, wrk, base, dbs, settings, workdir, servers, report)
             print_rows("Readers during a pingback flood", report.flood_rows)
 
         if not args.skip_wxr:
