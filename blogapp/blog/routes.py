@@ -11,6 +11,7 @@ from werkzeug.routing import BaseConverter
 
 from .. import legacy
 from ..extensions import csrf, db, limiter
+from ..linkback.webmention import REACTIONS as WEBMENTION_REACTIONS  # shown compactly, with their labels
 from ..models import Category, Comment, CommentKind, CommentStatus, Page, Post, PostStatus, Tag, Tombstone, utcnow
 from ..moderation import initial_status
 from ..validation import parse_id
@@ -22,9 +23,6 @@ from ..threads import ThreadComment, count_label, public_count, thread_html
 from . import bp
 from .forms import CommentForm, sent_from_this_site
 from .listing import cursor_from, cursor_of, read_page
-
-# Webmention response types shown compactly, with their labels.
-from ..linkback.webmention import REACTIONS as WEBMENTION_REACTIONS  # noqa: E402
 
 # What the thread shows of each comment (blogapp.threads.ThreadComment).
 THREAD_COLUMNS = tuple(getattr(Comment, name) for name in ThreadComment._fields)

@@ -8,7 +8,7 @@ from flask import Flask
 
 from .store import cache, page_key
 from .validators import not_modified, validator_headers
-from .views import _VERSIONS, known_versions
+from .views import REQUEST_VERSIONS, known_versions
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class CachedPages:
             found = known_versions(self.app, entry.names)
             if found is None or found.due_now():
                 return self.next(environ, start_response)  # the app makes the rows, or moves the post list
-            environ[_VERSIONS] = found  # the app, if it is asked after all, need not read them again
+            environ[REQUEST_VERSIONS] = found  # the app, if it is asked after all, need not read them again
             if not entry.current(found):
                 return self.next(environ, start_response)
         except Exception:  # the cache or the database is unwell: the app answers, and says why

@@ -10,7 +10,6 @@ parts has moved, so a comment on one post leaves every other post's page cached.
   addresses: the listings' membership, the sidebar, a post's neighbours.
 - ``post:<id>``: one post's own content (its body, excerpt, switches, author...).
 - ``thread:<id>``: one post's approved comments and linkbacks (its thread, its counts).
-- ``comments``: approved comments anywhere (for pages that list the latest of them).
 """
 from __future__ import annotations
 
@@ -22,7 +21,6 @@ from ..models import Category, Comment, CommentStatus, Page, Post, SiteSetting, 
 
 SITE = "site"
 POSTS = "posts"
-COMMENTS = "comments"
 # Every cached page shows the site and the sidebar (the posts): it depends on both.
 EVERY_PAGE = (SITE, POSTS)
 
@@ -59,7 +57,7 @@ def _comment(comment: Comment, *, new: bool, deleted: bool) -> set[str]:
         return set()
     moved = state.attrs.post_id.history
     post_ids = {pid for pid in chain(moved.added, moved.unchanged, moved.deleted, [comment.post_id]) if pid is not None}
-    return {COMMENTS, *map(thread_scope, post_ids)}
+    return set(map(thread_scope, post_ids))
 
 
 def _everything(obj, *, new: bool, deleted: bool) -> set[str]:

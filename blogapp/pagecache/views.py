@@ -22,7 +22,7 @@ from .versions import Versions
 
 # Session keys that make a page someone's own: held comments, flash messages, a logged-in user.
 _PERSONAL = ("held_comments", "_flashes", "_user_id")
-_VERSIONS = "blogapp.page_versions"  # request.environ: what this request has read (the fast path may have)
+REQUEST_VERSIONS = "blogapp.page_versions"  # request.environ: what this request has read (the fast path may have)
 _DEPENDS = "blogapp.page_depends"  # request.environ: the parts the page being rendered shows
 
 
@@ -49,7 +49,7 @@ def versions_for(names) -> Versions:
     """The versions of ``names`` as this request sees them: read once, made if missing, and a
     scheduled post come due moves the post list first."""
     environ = request.environ if has_request_context() else {}
-    found = environ.get(_VERSIONS)
+    found = environ.get(REQUEST_VERSIONS)
     if _covers(found, names):
         return found
     app = current_app._get_current_object()
@@ -66,7 +66,7 @@ def versions_for(names) -> Versions:
     if found is not None and not found.complete:
         # Keep the counter first read: parts read now are checked against it (see the docstring).
         fresh = fresh._replace(version=min(fresh.version, found.version), changed_at=found.changed_at)
-    environ[_VERSIONS] = fresh
+    environ[REQUEST_VERSIONS] = fresh
     return fresh
 
 
@@ -96,7 +96,7 @@ def _personal() -> bool:
     return current_user.is_authenticated or any(key in session for key in _PERSONAL)
 
 
-def _answer(entry_or_none, body, status, headers, etag, last_modified, *, hit: bool) -> Response:
+def _answer(body, status, headers, etag, last_modified, *, hit: bool) -> Response:
     if not_modified(request.environ, etag, last_modified):
         response = Response(status=304)
     else:
@@ -124,9 +124,9 @@ def cached_page(view):
         start = versions_for([*EVERY_PAGE, *(entry.names if entry else ())])
         if entry is not None and entry.current(start):
             if entry.body is not None and app.config["PAGE_CACHE"]:
-                return _answer(entry, entry.body, entry.status, entry.headers, entry.etag, entry.last_modified, hit=True)
+                return _answer(entry.body, entry.status, entry.headers, entry.etag, entry.last_modified, hit=True)
             if not_modified(request.environ, entry.etag, entry.last_modified):
-                return _answer(entry, None, 304, [], entry.etag, entry.last_modified, hit=True)
+                return _answer(None, 304, [], entry.etag, entry.last_modified, hit=True)
         request.environ[_DEPENDS] = set(EVERY_PAGE)
         response = app.make_response(view(*args, **kwargs))
         if response.status_code != 200 or response.direct_passthrough or _personal():
@@ -141,6 +141,6 @@ def cached_page(view):
         headers = [(name, response.headers[name]) for name in KEPT_HEADERS if name in response.headers]
         body = response.get_data() if app.config["PAGE_CACHE"] else None
         cache.set(key, PageEntry(body, response.status_code, headers, shown, etag, last_modified))
-        return _answer(None, response, response.status_code, headers, etag, last_modified, hit=False)
+        return _answer(response, response.status_code, headers, etag, last_modified, hit=False)
 
     return wrapper
