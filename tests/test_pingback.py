@@ -18,6 +18,7 @@ import secrets
 import threading
 import time
 import xmlrpc.client
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
@@ -27,7 +28,7 @@ from sqlalchemy import event, select, update
 from blogapp import jobs
 from blogapp.config import DEFAULTS
 from blogapp.extensions import db
-from blogapp.linkback.receive import CpuBudget
+from blogapp.linkback.receive import BudgetSpent, CpuBudget
 from blogapp.models import BlockedDomain, Comment, CommentKind, JobRecord, LinkbackLog, save_site_settings
 from conftest import TEST_REDIS_URL, count_queries
 from helpers import add_comment, make_post, wait_for
@@ -642,6 +643,60 @@ def test_the_cpu_budget_drains_at_its_share_of_a_core():
     off = CpuBudget(0)
     off.spend(1000.0)
     assert not off.exhausted()
+
+
+def test_verifications_under_way_count_against_the_budget_at_what_recent_ones_cost():
+    """A crowd arriving at once cannot all start before the first has paid: each verification
+    under way counts at the running estimate of what one costs, and is replaced by its real cost
+    when it ends."""
+    now = [0.0]
+    budget = CpuBudget(0.05, burst=0.08, clock=lambda: now[0], estimate=0.05)
+    assert budget.begin()  # nothing owed
+    assert budget.begin()  # 0.05 owed (one under way): within the burst
+    assert not budget.begin() and budget.exhausted()  # 0.10 owed
+    with pytest.raises(BudgetSpent):
+        with budget.turn():
+            pytest.fail("a turn past the budget must not run")
+    budget.end(0.2)  # a big page: 0.2 paid, the estimate moves a fifth of the way to it
+    assert budget.estimate == pytest.approx(0.08)
+    assert budget.seconds_until_room() == pytest.approx((0.2 + 0.08 - 0.08) / 0.05)
+    budget.end(0.01)
+    assert budget.running == 0 and budget.estimate == pytest.approx(0.066)
+    now[0] = 2.59  # 0.21 owed, drained at 0.05 a second: 0.0805 left
+    assert budget.exhausted()
+    now[0] = 2.61
+    assert not budget.exhausted()
+    with budget.turn():
+        assert budget.running == 1
+    assert budget.running == 0
+
+
+@pytest.mark.parametrize("config_overrides", [cfg(LINKBACK_MAX_IN_FLIGHT=1, LINKBACK_VERIFY_BUDGET=0.3,
+                                                  LINKBACK_FETCH_TIMEOUT=1.5, LINKBACK_VERIFY_CPU=0.001,
+                                                  LINKBACK_VERIFY_BURST=0.0, LINKBACK_PENDING_PER_IP=5)],
+                         ids=["cap-5"])
+def test_a_crowd_of_pingbacks_sent_together_fills_the_cap_exactly(app, live_server, source_site, post):
+    """Linkbacks are admitted one at a time per process: forty pings sent at once, while one is
+    in flight, leave exactly the cap waiting; the others are refused with fault 49, nothing
+    written and nothing fetched for them."""
+    post_id, path, target = post
+    slow = source_site.slow("/slow", chunk_delay=0.1, chunks=100)
+    assert "verification continues" in ping(live_server, slow, target)  # in flight: 1 of the 5 waiting
+    crowd = [source_site.page(f"/crowd-{n}", linking_page(target)) for n in range(40)]
+
+    def answer(source):
+        try:
+            return ping(live_server, source, target)
+        except xmlrpc.client.Fault as f:
+            return f.faultCode
+
+    with ThreadPoolExecutor(len(crowd)) as pool:
+        answers = list(pool.map(answer, crowd))
+    accepted = [s for s, a in zip(crowd, answers) if isinstance(a, str)]
+    assert all("verification continues" in a for a in answers if isinstance(a, str))
+    assert len(accepted) == 4 and answers.count(49) == 36
+    assert sorted(e.source_url for e in logs()) == sorted([slow, *accepted])
+    assert not any(p.startswith("/crowd-") for p in paths(source_site))  # queued, not yet fetched
 
 
 def test_past_the_cpu_budget_a_pingback_is_verified_when_the_budget_allows(app, live_server, source_site, post):
@@ -1260,6 +1315,8 @@ def test_get_pingbacks_lists_approved_pingback_sources(live_server, source_site,
     third = source_site.page("/3", linking_page(target))
     for source in (first, second, third):
         ping(live_server, source, target)
+    # (Past the CPU budget's burst, a ping is verified in the background: the list is of verified ones.)
+    assert wait_for(lambda: sorted(r.status for r in rows()) == ["approved"] * 3)
     db.session.execute(update(Comment).where(Comment.source_url == second).values(status="spam"))
     add_comment(post_id, "A trackback", kind=CommentKind.TRACKBACK, source_url="http://tb.example/x")
     add_comment(post_id, "A comment")

@@ -1,10 +1,12 @@
 """Who may send a linkback now: blocked domains, the senders' rates, the caps on what waits."""
 from __future__ import annotations
 
+import functools
 import threading
 import time
+from contextlib import nullcontext
 
-from flask import Flask
+from flask import Flask, current_app, has_request_context
 from limits import parse_many
 from sqlalchemy import func, select
 
@@ -22,16 +24,29 @@ def domain_and_parents(host: str) -> list[str]:
     return [".".join(labels[i:]) for i in range(len(labels))]
 
 
+@functools.lru_cache(maxsize=16)
+def _rate_limits(text: str) -> tuple:
+    return tuple(parse_many(text))
+
+
 class Admission:
     def __init__(self, app: Flask):
         self.app = app
         self._full: dict[tuple[str, str], float] = {}  # ("host"|"ip"|"all", value) -> when it was found full
         self._full_lock = threading.Lock()
 
+    def context(self):
+        """An app context for the store's lookups and writes: the caller's own, when it is a
+        request of this app (a view's checks and its claim then share one session and one
+        connection), else a new one (verification threads, jobs)."""
+        if has_request_context() and current_app._get_current_object() is self.app:
+            return nullcontext()
+        return self.app.app_context()
+
     def admit(self, mention: Mention, source_host: str) -> bool:
         """Refuse a blocked domain (49); say whether the sender is within its rate limits (else its
         linkback waits in the queue: the rates pace verification, they do not turn senders away)."""
-        with self.app.app_context():
+        with self.context():
             blocked = db.session.scalar(
                 select(BlockedDomain.domain).where(BlockedDomain.domain.in_(domain_and_parents(source_host))).limit(1)
             )
@@ -41,10 +56,10 @@ class Admission:
             return True
         checks = [("LINKBACK_RATE_LIMIT", mention.client_ip), ("LINKBACK_SOURCE_RATE_LIMIT", source_host)]
         prefix = self.app.config.get("RATELIMIT_KEY_PREFIX", "")  # apps sharing a Redis keep their own counters
-        with self.app.app_context():
+        with self.context():
             strategy = limiter.limiter
             for setting, key in checks:
-                for item in parse_many(self.app.config[setting]):
+                for item in _rate_limits(self.app.config[setting]):
                     if not strategy.hit(item, prefix, "linkback", setting, key):
                         return False
         return True
@@ -70,7 +85,7 @@ class Admission:
     def check_room(self, mention: Mention, source_host: str) -> None:
         """Fault 49 if the pending verifications of this source host, this client or all of them are
         at their cap: what a flood can leave waiting is bounded, whatever its rate."""
-        with self.app.app_context():
+        with self.context():
             pending = LinkbackLog.outcome == "verifying"
             total, of_host, of_ip = db.session.execute(
                 select(func.count(), func.count().filter(LinkbackLog.source_host == source_host),

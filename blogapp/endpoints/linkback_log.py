@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from ..extensions import db
 from ..linkback.receive import Mention
@@ -17,13 +17,24 @@ TOKEN_LIMIT = 64
 STATES = {"verifying": "queued", "accepted": "verified", "refused": "refused"}
 
 
+def entry_values(mention: Mention, post_id: int, **fields) -> dict:
+    """The columns of a log row for ``mention``, waiting for its verdict."""
+    return dict(protocol=mention.protocol, source_url=mention.source[:2000],
+                source_host=(urlsplit(mention.source).hostname or "").lower()[:255],
+                target_url=mention.target[:2000], post_id=post_id, client_ip=mention.client_ip, **fields)
+
+
 def new_entry(mention: Mention, post_id: int, **fields) -> LinkbackLog:
     """A log row for ``mention`` (added to the session), waiting for its verdict."""
-    entry = LinkbackLog(protocol=mention.protocol, source_url=mention.source[:2000],
-                        source_host=(urlsplit(mention.source).hostname or "").lower()[:255],
-                        target_url=mention.target[:2000], post_id=post_id, client_ip=mention.client_ip, **fields)
+    entry = LinkbackLog(**entry_values(mention, post_id, **fields))
     db.session.add(entry)
     return entry
+
+
+def insert_entry(mention: Mention, post_id: int, **fields) -> int:
+    """``new_entry`` as one INSERT, for the claim's hot path: the new row's id."""
+    values = {"created_at": utcnow(), **entry_values(mention, post_id, **fields)}
+    return db.session.execute(insert(LinkbackLog.__table__).values(values)).inserted_primary_key[0]
 
 
 def trim(newest_id: int) -> bool:

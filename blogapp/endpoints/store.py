@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from flask import Flask
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .. import jobs
@@ -35,6 +36,18 @@ VERIFY_TASK = "linkback.verify"
 WEBMENTION_TASK = "webmention.verify"
 
 
+@contextmanager
+def _kept_after_commit(session):
+    """The session's objects keep what they hold at commit instead of reading it back (a claim
+    needs only its job's id and due time afterwards)."""
+    expire = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        yield
+    finally:
+        session.expire_on_commit = expire
+
+
 class SqlLinkbackStore:
     def __init__(self, app: Flask, site: SiteMatcher):
         self.app = app
@@ -45,7 +58,7 @@ class SqlLinkbackStore:
         self.recently_full = self.admission.recently_full
 
     def resolve_target(self, url: str) -> Target:
-        with self.app.app_context(), site_request_context(self.app):
+        with self.admission.context(), site_request_context(self.app):
             return targets.ping_target(self.app, self.site, url)
 
     def _status_for(self, mention: Mention) -> str:
@@ -71,16 +84,16 @@ class SqlLinkbackStore:
         at once by ``run_claimed``; should this process die, its lease expires and the job runs
         again elsewhere.
         """
-        with self.app.app_context():
-            comment = Comment(
-                post_id=target.post_id, kind=mention.protocol, status=CommentStatus.VERIFYING.value,
-                source_url=mention.source, source_key=key, author_url=mention.source,
-                author_name=urlsplit(mention.source).hostname or "", ip=mention.client_ip,
-                user_agent=mention.user_agent[:255], created_at=utcnow(),
-            )
-            db.session.add(comment)
+        # Plain INSERTs, not the ORM's unit of work: a flood's accepted pingbacks are written here,
+        # in the request, and a claim no reader sees needs none of the page cache's bookkeeping.
+        with self.admission.context(), _kept_after_commit(db.session()):
             try:
-                db.session.flush()
+                comment_id = db.session.execute(insert(Comment.__table__).values(
+                    post_id=target.post_id, kind=mention.protocol, status=CommentStatus.VERIFYING.value,
+                    source_url=mention.source, source_key=key, author_url=mention.source,
+                    author_name=urlsplit(mention.source).hostname or "", ip=mention.client_ip,
+                    user_agent=mention.user_agent[:255], created_at=utcnow(),
+                )).inserted_primary_key[0]
             except IntegrityError:
                 db.session.rollback()
                 raise LinkbackError(
@@ -90,13 +103,12 @@ class SqlLinkbackStore:
                 db.session.rollback()
                 log.exception("claiming a linkback failed")
                 raise LinkbackError(UPSTREAM_ERROR, "The linkback could not be stored.") from None
-            entry = linkback_log.new_entry(mention, target.post_id, comment_id=comment.id,
-                                           message="queued for verification" if later else "")
-            db.session.flush()
-            claim = Claim(comment_id=comment.id, target=target, mention=mention, log_id=entry.id)
+            log_id = linkback_log.insert_entry(mention, target.post_id, comment_id=comment_id,
+                                               message="queued for verification" if later else "")
+            claim = Claim(comment_id=comment_id, target=target, mention=mention, log_id=log_id)
             record = jobs.prepare(VERIFY_TASK, claim.to_dict(), run_here=not later)
             try:
-                db.session.commit()
+                db.session.commit()  # (the job's record keeps its values: nothing to read back)
             except SQLAlchemyError:
                 db.session.rollback()
                 if record.lease_owner:
@@ -106,7 +118,7 @@ class SqlLinkbackStore:
             claim.job_id = record.id
             if later:
                 jobs.submit(record)
-            if linkback_log.trim(entry.id):
+            if linkback_log.trim(log_id):
                 db.session.commit()
             return claim
 

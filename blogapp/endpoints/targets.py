@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.orm import load_only
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, RequestRedirect
 
@@ -21,6 +22,10 @@ from ..models import Post, load_site_settings
 from ..templating import permalink
 
 POST_ENDPOINT = "blog.post"
+# What a target's lookup reads of the post: whether it is out and open, and its permalink (not
+# its body, which a pingback flood would otherwise read once per ping).
+_DECIDES = load_only(Post.id, Post.slug, Post.status, Post.published_at, Post.created_at, Post.comments_open,
+                     Post.pings_open)
 
 
 def endpoint_at(url_map: Map, path: str) -> tuple[str | None, dict]:
@@ -48,7 +53,8 @@ def post_at(app: Flask, site: SiteMatcher, url: str) -> Post:
     if path is None:
         raise LinkbackError(TARGET_INVALID, "The target is not a page of this site.")
     endpoint, args = endpoint_at(app.url_map, path)
-    post = db.session.scalar(select(Post).where(Post.slug == args["slug"])) if endpoint == POST_ENDPOINT else None
+    post = db.session.scalar(select(Post).options(_DECIDES).where(Post.slug == args["slug"])) \
+        if endpoint == POST_ENDPOINT else None
     if post is None:
         # An old address of an imported post (its WordPress permalink, ?p=ID, an old slug)
         # counts for the post, as it did on the old site.

@@ -9,11 +9,13 @@ finds its linkback either still waiting (it verifies) or given its verdict (noth
 """
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
+
 from flask import current_app
 
 from .. import jobs
 from ..linkback.errors import GENERIC, LinkbackError, TryLater
-from ..linkback.receive import Claim
+from ..linkback.receive import BudgetSpent, Claim
 from .store import VERIFY_TASK, WEBMENTION_TASK
 
 
@@ -21,9 +23,15 @@ def _receiver():
     return current_app.extensions["linkback_receiver"]
 
 
-def _postpone_if_budget_spent(receiver) -> None:
-    if receiver.cpu.exhausted():  # queued linkbacks are verified at the budgeted rate: the readers keep the CPU
-        raise jobs.Postpone(max(0.5, receiver.cpu.seconds_until_room()), "the verification CPU budget is spent")
+@contextmanager
+def _within_budget(receiver):
+    """Queued linkbacks are verified at the budgeted rate (the readers keep the CPU): not now,
+    while the budget is spent."""
+    try:
+        with receiver.cpu.turn():
+            yield
+    except BudgetSpent as spent:
+        raise jobs.Postpone(spent.seconds, "the verification CPU budget is spent") from None
 
 
 def _give_up_claim(claim_data: dict) -> None:
@@ -44,10 +52,11 @@ def verify_linkback(claim_data: dict) -> dict:
     if not receiver.store.is_claimed(claim):
         return {"nothing": "the linkback has its verdict already"}
     attempt = jobs.current_attempt()
-    if attempt is None or not attempt.here:  # run here, the sender waits: the budget was asked already
-        _postpone_if_budget_spent(receiver)
+    # Run here, the sender waiting: the budget was asked, and is metered, by ``Receiver.receive``.
+    budget = nullcontext() if attempt is not None and attempt.here else _within_budget(receiver)
     try:
-        return {"status": receiver.verify_claim(claim)}
+        with budget:
+            return {"status": receiver.verify_claim(claim)}
     except LinkbackError as error:
         return {"refused": error.code, "message": error.message}
 
@@ -67,9 +76,9 @@ def verify_webmention(log_id: int) -> str:
     receiver = _receiver()
     if receiver.store.webmention_waiting(log_id) is None:
         return "nothing to do"
-    _postpone_if_budget_spent(receiver)
     attempt = jobs.current_attempt()
     try:
-        return receiver.verify_webmention(log_id, may_retry=attempt is not None and not attempt.last)
+        with _within_budget(receiver):
+            return receiver.verify_webmention(log_id, may_retry=attempt is not None and not attempt.last)
     except TryLater as exc:
         raise jobs.TransientJobError(exc.message, status=exc.status) from None

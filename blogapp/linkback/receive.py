@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass
 from typing import Protocol
@@ -115,20 +116,28 @@ class LinkbackStore(Protocol):
     def refuse_webmention(self, log_id: int, error: LinkbackError, *, remove: bool) -> None: ...
 
 
+class BudgetSpent(Exception):
+    """No room in the CPU budget for another verification now; ``seconds``: until there may be."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"the verification CPU budget is spent for {seconds:.1f} s")
+        self.seconds = seconds
+
+
 class CpuBudget:
     """At most ``share`` of one core, on average, spent on verifications in this process.
 
     Each verification's CPU time (its thread's, from the fetch to the record) is a debt that
-    drains at ``share`` seconds per second; while it exceeds ``burst`` seconds, new linkbacks
-    are refused. A few big pages at once pass; a stream of them is held to ``share``. A share of
-    0 turns the budget off.
+    drains at ``share`` seconds per second; while it exceeds ``burst`` seconds, no verification
+    starts. Verifications under way count at what recent ones cost (``estimate``), so a crowd
+    arriving at once cannot all start before the first has paid: a flood's first second costs
+    about ``burst``, not ``burst`` plus every slot's page. A share of 0 turns the budget off.
     """
 
-    # A second of CPU may be owed at once: a process's first verifications (imports, compiled
-    # statements) and a garbage collection that happens to run in a verifying thread cost a few
-    # tenths of a second, and must not turn the next sender away.
-    def __init__(self, share: float, burst: float = 1.0, clock=time.monotonic):
+    def __init__(self, share: float, burst: float = 0.25, clock=time.monotonic, estimate: float = 0.05):
         self.share, self.burst, self.clock = share, burst, clock
+        self.estimate = estimate  # seconds a verification costs, a running average
+        self.running = 0
         self._debt, self._at = 0.0, clock()
         self._lock = threading.Lock()
 
@@ -137,22 +146,53 @@ class CpuBudget:
         self._debt = max(0.0, self._debt - (now - self._at) * self.share)
         self._at = now
 
+    def _owed(self) -> float:
+        self._drain()
+        return self._debt + self.running * self.estimate
+
     def exhausted(self) -> bool:
         if self.share <= 0:
             return False
         with self._lock:
-            self._drain()
-            return self._debt > self.burst
+            return self._owed() > self.burst
 
     def seconds_until_room(self) -> float:
         """How long until ``exhausted()`` turns False, if nothing more is spent."""
         if self.share <= 0:
             return 0.0
         with self._lock:
-            self._drain()
-            return max(0.0, (self._debt - self.burst) / self.share)
+            return max(0.0, (self._owed() - self.burst) / self.share)
+
+    def begin(self) -> bool:
+        """Start a verification if there is room (then ``end()`` must follow)."""
+        with self._lock:
+            if self.share > 0 and self._owed() > self.burst:
+                return False
+            self.running += 1
+            return True
+
+    def end(self, seconds: float) -> None:
+        """A verification begun with ``begin()`` is over; it cost ``seconds`` of CPU."""
+        with self._lock:
+            self.running -= 1
+            if self.share > 0:
+                self._drain()
+                self._debt += seconds
+            self.estimate += (seconds - self.estimate) / 5
+
+    @contextmanager
+    def turn(self):
+        """One verification within the budget, metered: raises ``BudgetSpent`` if there is no room."""
+        if not self.begin():
+            raise BudgetSpent(max(0.5, self.seconds_until_room()))
+        started = time.thread_time()
+        try:
+            yield
+        finally:
+            self.end(time.thread_time() - started)
 
     def spend(self, seconds: float) -> None:
+        """CPU spent on linkbacks outside a verification (the lookups and writes of a claim)."""
         if self.share <= 0:
             return
         with self._lock:
@@ -162,7 +202,7 @@ class CpuBudget:
 
 class Receiver:
     def __init__(self, store: LinkbackStore, fetcher: GuardedFetcher, site: SiteMatcher, *, budget: float = 2.0,
-                 max_in_flight: int = 8, cpu_share: float = 0.05, cpu_burst: float = 1.0, verify_trackbacks: bool = True,
+                 max_in_flight: int = 8, cpu_share: float = 0.05, cpu_burst: float = 0.25, verify_trackbacks: bool = True,
                  user_agent: str = "blogapp"):
         self.store = store
         self.fetcher = fetcher
@@ -176,6 +216,7 @@ class Receiver:
         # answering readers never wait behind several of them (fetches, which wait on the network,
         # still run side by side).
         self._reading = threading.Lock()
+        self._admitting = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="linkback-verify")
 
     def shutdown(self) -> None:
@@ -192,28 +233,35 @@ class Receiver:
         # 1. Now or later? CPU to spare and a slot for the one outgoing fetch: now. Otherwise the
         # linkback can only be queued, and while a cap of the queue was found full a moment ago,
         # we say no at once, before any lookup or write: a flood costs almost nothing.
-        now = not self.cpu.exhausted() and self._slots.acquire(blocking=False)
+        now = self._begin_now()
         if not now and self.store.recently_full(mention, host):
             raise LinkbackError(ACCESS_DENIED, "Too many linkbacks are waiting to be verified; try again later.")
-        started = time.thread_time()
         try:
-            # 2. Everything local and cheap, in an order that never fetches for a request that cannot succeed.
-            target = self.store.resolve_target(mention.target)
-            if source_key(mention.source) in (source_key(mention.target), source_key(target.url)):
-                raise LinkbackError(GENERIC, "The source and the target are the same page.")
-            within_rate = self.store.admit(mention, host)
-            if now and not within_rate:
-                now = False
-                self._slots.release()
-            if not now:
-                self.store.check_room(mention, host)
-            claim = self.store.claim(target, mention, source_key(mention.source), later=not now)
+            # 2. Everything local and cheap, in an order that never fetches for a request that cannot
+            # succeed; one linkback at a time per process. A flood's requests arrive together: in
+            # turn, once one finds a cap full, the others waiting are told so without a lookup (and
+            # on SQLite, the writes take turns anyway).
+            with self._admitting:
+                if not now and self.store.recently_full(mention, host):
+                    raise LinkbackError(ACCESS_DENIED, "Too many linkbacks are waiting to be verified; try again later.")
+                started = time.thread_time()
+                try:
+                    target = self.store.resolve_target(mention.target)
+                    if source_key(mention.source) in (source_key(mention.target), source_key(target.url)):
+                        raise LinkbackError(GENERIC, "The source and the target are the same page.")
+                    within_rate = self.store.admit(mention, host)
+                    if now and not within_rate:  # past its rates, a sender's linkback waits in the queue
+                        now = False
+                        self._end_now(0.0)
+                    if not now:
+                        self.store.check_room(mention, host)
+                    claim = self.store.claim(target, mention, source_key(mention.source), later=not now)
+                finally:
+                    self.cpu.spend(time.thread_time() - started)  # the lookups and the claim count too
         except BaseException:
             if now:
-                self._slots.release()
+                self._end_now(0.0)
             raise
-        finally:
-            self.cpu.spend(time.thread_time() - started)  # the lookups and the claim count too
         if not now:
             return Receipt(False, "received; verification continues")
         try:
@@ -226,17 +274,31 @@ class Receiver:
             return Receipt(False, "received; verification continues")
         return Receipt(True, "registered", status)
 
+    def _begin_now(self) -> bool:
+        """A slot and room in the CPU budget for a verification now (else it can only wait)."""
+        if not self.cpu.begin():
+            return False
+        if self._slots.acquire(blocking=False):
+            return True
+        self.cpu.end(0.0)
+        return False
+
+    def _end_now(self, seconds: float) -> None:
+        self._slots.release()
+        self.cpu.end(seconds)
+
     def _run_now(self, claim: Claim) -> str:
+        started = time.thread_time()
         try:
             return self.store.run_claimed(claim)
         finally:
-            self._slots.release()
+            self._end_now(time.thread_time() - started)
 
     def verify_claim(self, claim: Claim) -> str:
         """Fetch, read and record one claimed linkback (its job's work, now or later): the stored
-        status, or ``LinkbackError`` once the claim is released."""
+        status, or ``LinkbackError`` once the claim is released. Its CPU is the caller's to meter
+        (``cpu.turn()``; a verification begun by ``receive`` is metered there)."""
         mention = claim.mention
-        started = time.thread_time()
         try:
             if mention.protocol == "trackback" and not self.verify_trackbacks:
                 reading = self._trackback_reading(mention, page_title="")
@@ -257,8 +319,6 @@ class Receiver:
             error = LinkbackError(GENERIC, "The linkback could not be verified.")
             self.store.release(claim, error)
             raise error from exc
-        finally:
-            self.cpu.spend(time.thread_time() - started)
 
     def _fetch_source(self, mention: Mention, **kw) -> FetchResult:
         # Who is behind the request, for the site being fetched (as WordPress says it).
@@ -318,11 +378,11 @@ class Receiver:
     def verify_webmention(self, log_id: int, *, may_retry: bool) -> str:
         """Verify one queued Webmention and record the verdict: "verified", "refused", "error" (a
         bug of ours, logged) or "nothing to do" (it has its verdict). Raises ``TryLater`` when the
-        source failed for a moment and ``may_retry``: the Webmention stays waiting."""
+        source failed for a moment and ``may_retry``: the Webmention stays waiting. Its CPU is
+        the caller's to meter (``cpu.turn()``)."""
         mention = self.store.webmention_waiting(log_id)
         if mention is None:
             return "nothing to do"
-        started = time.thread_time()
         try:
             target = self.store.resolve_target(mention.target)  # the post may have closed since
             reading = self._read_webmention_source(mention, target, may_retry=may_retry)
@@ -338,8 +398,6 @@ class Receiver:
             self.store.refuse_webmention(log_id, LinkbackError(
                 GENERIC, "The Webmention could not be verified (an error on our side)."), remove=False)
             return "error"
-        finally:
-            self.cpu.spend(time.thread_time() - started)
 
     def _read_webmention_source(self, mention: Mention, target: Target, *, may_retry: bool) -> SourceReading:
         try:
