@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user
@@ -305,9 +306,21 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
     return response
 
 
-def _neighbours(post: Post) -> tuple[Post | None, Post | None]:
+class Neighbour(NamedTuple):
+    """A post's previous or next post, as its link shows it."""
+
+    title: str
+    path: str
+
+
+def _neighbours(post: Post) -> tuple[Neighbour | None, Neighbour | None]:
+    """The next and the previous post: the same until the post list changes, so kept with it."""
     if not post.is_published:
         return None, None
+    return fragment(f"neighbours:{post.id}", (POSTS,), lambda: _read_neighbours(post))
+
+
+def _read_neighbours(post: Post) -> tuple[Neighbour | None, Neighbour | None]:
     # Only what the links show (a title and an address), not whole posts with their bodies.
     base = select(Post).options(load_only(Post.title, Post.slug, Post.published_at, Post.status)).where(
         Post.visible(), Post.id != post.id)
@@ -320,7 +333,7 @@ def _neighbours(post: Post) -> tuple[Post | None, Post | None]:
         .order_by(Post.published_at.desc(), Post.id.desc())
         .limit(1)
     )
-    return newer, older
+    return tuple(Neighbour(found.title, post_path(found)) if found else None for found in (newer, older))
 
 
 def _comment_limit() -> str:
