@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import and_, extract, func, or_, select
 from sqlalchemy.orm import joinedload, load_only, selectinload
 from werkzeug.routing import BaseConverter
@@ -293,6 +294,7 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
         comments_open=comments_open,
         form=form,
         form_error=form_error,
+        comment_fields=_comment_fields(form),
         reply_parent=reply_parent,
         newer=newer,
         older=older,
@@ -311,6 +313,17 @@ class Neighbour(NamedTuple):
 
     title: str
     path: str
+
+
+def _comment_fields(form: CommentForm) -> Markup:
+    """The form's fields as HTML; blank (a reader's first look), the same every time: rendered once."""
+    if form.errors or any(field.data for field in form):
+        return Markup(render_template("blog/_comment_fields.html", form=form))
+    blank = current_app.extensions.get("blank_comment_fields")
+    if blank is None:
+        blank = current_app.extensions["blank_comment_fields"] = Markup(
+            render_template("blog/_comment_fields.html", form=form))
+    return blank
 
 
 def _neighbours(post: Post) -> tuple[Neighbour | None, Neighbour | None]:
@@ -413,12 +426,13 @@ def comment_rate_limited(error):
 
 @bp.app_context_processor
 def sidebar():
-    def load_sidebar():
+    def sidebar_html() -> Markup:
         # The same for every page until the post list changes (its counts scan every post, which a
-        # big blog must not do on each page view).
-        return fragment("sidebar", (SITE, POSTS), _sidebar_data)
+        # big blog must not do on each page view): kept rendered.
+        return Markup(fragment("sidebar", (SITE, POSTS),
+                               lambda: str(render_template("blog/_sidebar.html", side=_sidebar_data()))))
 
-    return {"load_sidebar": load_sidebar}
+    return {"sidebar_html": sidebar_html}
 
 
 @bp.app_context_processor
