@@ -187,10 +187,15 @@ class Post(db.Model):
     def is_scheduled(self) -> bool:
         return self.status == PostStatus.PUBLISHED and self.published_at is not None and self.published_at > utcnow()
 
-    def _within_age(self, close_after_days: int) -> bool:
+    def closes_at(self, close_after_days: int) -> datetime | None:
+        """When the site's auto-close age closes the post to comments and pings (None: never)."""
         if not close_after_days or self.published_at is None:
-            return True
-        return self.published_at > utcnow() - timedelta(days=int(close_after_days))
+            return None
+        return self.published_at + timedelta(days=int(close_after_days))
+
+    def _within_age(self, close_after_days: int) -> bool:
+        closes = self.closes_at(close_after_days)
+        return closes is None or utcnow() < closes
 
     def accepts_comments(self, close_after_days: int = 0) -> bool:
         """Open to new comments: the post's switch, and the site's auto-close age."""

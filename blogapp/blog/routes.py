@@ -18,7 +18,7 @@ from ..models import Category, Comment, CommentKind, CommentStatus, Page, Post, 
 from ..moderation import initial_status
 from ..validation import parse_id
 from ..pages import RESERVED_SLUGS
-from ..pagecache import POSTS, SITE, cached_page, depends_on, fragment, post_scope, thread_scope
+from ..pagecache import POSTS, SITE, cached_page, depends_on, fragment, post_scope, thread_scope, turns_at
 from ..templating import absolute_url, post_path, site_settings, site_zone
 from ..text import render_comment
 from ..threads import ThreadComment, count_label, public_count, thread_html
@@ -253,10 +253,17 @@ def page(slug: str):
     return render_template("blog/page.html", page=found, page_link=absolute_url(url_for("blog.page", slug=found.slug)))
 
 
-def render_post_page(post: Post, form: CommentForm, status: int = 200, form_error: str | None = None):
-    settings = site_settings()
+class ThreadShown(NamedTuple):
+    """What a post page shows of its thread: the comments' markup, the count, the reactions."""
+
+    html: str
+    count_label: str
+    reactions: list[tuple[str, list[ThreadComment]]]
+
+
+def _read_thread(post: Post, held: list[int], max_depth: int, **shown) -> tuple[ThreadShown, dict[int, ThreadComment]]:
+    """The thread as the page shows it, and its comments by id (a reply's parent)."""
     visible = Comment.status == CommentStatus.APPROVED.value
-    held = [int(i) for i in session.get("held_comments", [])]
     if held:
         visible = or_(visible, and_(Comment.id.in_(held), Comment.status == CommentStatus.PENDING.value))
     # Plain rows, not ORM objects: a page of 200 comments only reads them, and building 200
@@ -272,25 +279,46 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
             reactions.setdefault(c.response_type, []).append(c)
         else:
             comments.append(c)
-    by_id = {c.id: c for c in comments}
+    # The comments' markup (blogapp.threads): built in Python, and kept while none of it changes.
+    html = thread_html(tuple(comments), max_depth, **shown)
+    return (ThreadShown(str(html), count_label(public_count(comments)),
+                        [(kind, reactions[kind]) for kind in WEBMENTION_REACTIONS if kind in reactions]),
+            {c.id: c for c in comments})
+
+
+def render_post_page(post: Post, form: CommentForm, status: int = 200, form_error: str | None = None):
+    settings = site_settings()
+    held = [int(i) for i in session.get("held_comments", [])]
     parent_id = parse_id(form.parent_id.data)
-    reply_parent = by_id.get(parent_id) if parent_id else None
-    if reply_parent is None:
-        form.parent_id.data = ""
     newer, older = _neighbours(post)
     post_url = post_path(post)
     post_link = absolute_url(post_url)
     max_depth = int(settings["COMMENT_THREAD_DEPTH"])
     comments_open = post.accepts_comments(settings["CLOSE_COMMENTS_AFTER_DAYS"])
+    if post.comments_open and (closes := post.closes_at(settings["CLOSE_COMMENTS_AFTER_DAYS"])) is not None:
+        turns_at(closes)  # the form and the reply links go then, with nothing written
+    zone = site_zone()
+    shown = dict(zone=zone, post_url=post_url, post_link=post_link, comments_open=comments_open)
+    if held or parent_id:  # someone's own view (their held comments), or a reply's form: read afresh
+        thread, by_id = _read_thread(post, held, max_depth, **shown)
+    else:
+        # Everyone else's view of the thread is kept until the post or its thread changes (or the
+        # site: settings, statements over many comments); what else it is made of (the depth
+        # limit, whether it takes replies, the zone, the address) names it.
+        name = f"thread:{post.id}:{max_depth}:{int(comments_open)}:{zone.key}:{post_link}"
+        thread = fragment(name, (SITE, post_scope(post.id), thread_scope(post.id)),
+                          lambda: _read_thread(post, held, max_depth, **shown)[0])
+        by_id = {}
+    reply_parent = by_id.get(parent_id) if parent_id else None
+    if reply_parent is None:
+        form.parent_id.data = ""
     html = render_template(
         "blog/post.html",
         post=post,
         post_url=post_url,
         post_link=post_link,
-        # The comments' markup (blogapp.threads): built in Python, and kept while none of it changes.
-        thread_html=thread_html(tuple(comments), max_depth, zone=site_zone(), post_url=post_url, post_link=post_link,
-                                comments_open=comments_open),
-        count_label=count_label(public_count(comments)),
+        thread_html=Markup(thread.html),
+        count_label=thread.count_label,
         comments_open=comments_open,
         form=form,
         form_error=form_error,
@@ -298,7 +326,7 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
         reply_parent=reply_parent,
         newer=newer,
         older=older,
-        reactions=[(kind, reactions[kind]) for kind in WEBMENTION_REACTIONS if kind in reactions],
+        reactions=thread.reactions,
     )
     response = make_response(html, status)
     if current_app.config["WEBMENTION_ENABLED"]:

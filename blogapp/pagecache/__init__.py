@@ -28,10 +28,10 @@ from .release import release_tag
 from .scopes import POSTS, SITE, post_scope, thread_scope
 from .store import cache, init_cache
 from .versions import bump
-from .views import cached_page, current_version, depends_on, fragment
+from .views import cached_page, current_version, depends_on, fragment, turns_at
 
 __all__ = ["POSTS", "SITE", "VersionListener", "bump", "cache", "cached_page", "current_version",
-           "depends_on", "fragment", "init_app", "post_scope", "thread_scope"]
+           "depends_on", "fragment", "init_app", "post_scope", "thread_scope", "turns_at"]
 
 
 def init_app(app: Flask) -> None:

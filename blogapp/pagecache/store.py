@@ -9,6 +9,7 @@ from typing import NamedTuple
 from flask import Flask
 from flask_caching import Cache
 
+from ..models import utcnow
 from .versions import Versions
 
 cache = Cache()
@@ -26,14 +27,17 @@ class PageEntry(NamedTuple):
     versions: tuple[tuple[str, int], ...]  # (part, version), by name
     etag: str
     last_modified: datetime
+    until: datetime | None = None  # what it shows changes by itself then (a post's comments close by age)
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.versions)
 
     def current(self, found: Versions) -> bool:
-        """No part the page showed has changed since (``found`` holds at least ``names``)."""
-        return all(found.of(name)[0] == version for name, version in self.versions)
+        """No part the page showed has changed since (``found`` holds at least ``names``), nor has
+        its ``until`` come."""
+        return (all(found.of(name)[0] == version for name, version in self.versions)
+                and (self.until is None or utcnow() < self.until))
 
 
 def init_cache(app: Flask) -> None:

@@ -8,12 +8,14 @@ first (else it may mix data from before and after a change).
 """
 from __future__ import annotations
 
+from datetime import datetime
 from functools import wraps
 
 from flask import Flask, Response, current_app, has_request_context, request, session
 from flask_login import current_user
 
 from ..extensions import db
+from ..models import utcnow
 from . import versions as store_versions
 from .scopes import EVERY_PAGE
 from .store import KEPT_HEADERS, PageEntry, cache, fragment_key, page_key
@@ -24,12 +26,23 @@ from .versions import Versions
 _PERSONAL = ("held_comments", "_flashes", "_user_id")
 REQUEST_VERSIONS = "blogapp.page_versions"  # request.environ: what this request has read (the fast path may have)
 _DEPENDS = "blogapp.page_depends"  # request.environ: the parts the page being rendered shows
+_MOVED = "blogapp.page_moved"  # request.environ: a part a fragment shows moved while it was computed
+_TURNS = "blogapp.page_turns"  # request.environ: when what the page shows changes by itself (turns_at)
 
 
 def depends_on(*names: str) -> None:
     """The page being rendered shows these parts of the site (``scopes.py``)."""
     if has_request_context():
         request.environ.setdefault(_DEPENDS, set()).update(names)
+
+
+def turns_at(moment: datetime) -> None:
+    """What the page being rendered shows changes by itself at ``moment`` (UTC), with nothing
+    written: a post's comments close at an age. Before it, the page is kept until then; after
+    it, the page is dated from then. Either way its ETag says which side of it the page is."""
+    if has_request_context():
+        earlier = request.environ.get(_TURNS)
+        request.environ[_TURNS] = moment if earlier is None else min(earlier, moment)
 
 
 def known_versions(app: Flask, names) -> Versions | None:
@@ -82,12 +95,21 @@ def fragment(name: str, names, compute):
     Its parts are the page's too. The value must pickle (plain data)."""
     depends_on(*names)
     found = versions_for(names)  # read before computing: at worst a value kept under older versions
-    versions = tuple(sorted((part, found.of(part)[0]) for part in set(names)))
-    key = fragment_key(current_app.extensions["page_release"], name)
+    parts = set(names)
+    versions = tuple(sorted((part, found.of(part)[0]) for part in parts))
+    app = current_app._get_current_object()
+    key = fragment_key(app.extensions["page_release"], name)
     hit = cache.get(key)
     if hit is not None and hit[0] == versions:
         return hit[1]
     value = compute()
+    after = known_versions(app, parts)
+    if after is None or any(after.of(part)[0] != version for part, version in versions):
+        # What it shows changed while it was computed: it may mix before and after, so neither it
+        # nor the page showing it is kept (the next view computes it again).
+        if has_request_context():
+            request.environ[_MOVED] = True
+        return value
     cache.set(key, (versions, value))
     return value
 
@@ -134,13 +156,21 @@ def cached_page(view):
         names = request.environ[_DEPENDS]
         end = versions_for(names)
         shown = tuple(sorted((name, end.of(name)[0]) for name in names))
-        if max(version for _, version in shown) > start.version:
+        if max(version for _, version in shown) > start.version or request.environ.get(_MOVED):
             return response  # a part changed while the page was rendered: neither kept nor tagged
-        last_modified = max(end.of(name)[1] for name in names).replace(microsecond=0)
-        etag = make_etag(shown, release)
+        last_modified = max(end.of(name)[1] for name in names)
+        tagged, until = shown, None
+        if (turns := request.environ.get(_TURNS)) is not None:
+            if utcnow() < turns:
+                until = turns
+            else:
+                last_modified = max(last_modified, turns)
+            tagged = (*shown, ("turned" if until is None else "turns", turns.isoformat()))
+        last_modified = last_modified.replace(microsecond=0)
+        etag = make_etag(tagged, release)
         headers = [(name, response.headers[name]) for name in KEPT_HEADERS if name in response.headers]
         body = response.get_data() if app.config["PAGE_CACHE"] else None
-        cache.set(key, PageEntry(body, response.status_code, headers, shown, etag, last_modified))
+        cache.set(key, PageEntry(body, response.status_code, headers, shown, etag, last_modified, until))
         return _answer(response, response.status_code, headers, etag, last_modified, hit=False)
 
     return wrapper
