@@ -348,6 +348,21 @@ def deep_listing_rows(wrk: Wrk, nocache: Gunicorn, uri: str, floor_rps: float | 
     return rows
 
 
+def render_after_a_comment(workdir: Path) -> str:
+    """The cache-off figures above render with the page's fragments kept (the thread, the sidebar,
+    the neighbours). After a new comment the thread is built again: its in-process cost, beside
+    the warm one, from ``render.py`` (a note, not a target)."""
+    figures = {}
+    for label, extra in (("thread built again", ["--cold-thread"]), ("fragments kept", [])):
+        out = subprocess.run([sys.executable, str(HERE / "render.py"), "-n", "200", "--db", str(workdir / "render.sqlite"),
+                              *extra], capture_output=True, text=True, cwd=ROOT)
+        found = re.search(r"CPU\s+p50\s+([0-9.]+) ms", out.stdout)
+        figures[label] = f"{found.group(1)} ms" if found else "not measured (" + (out.stderr.strip().splitlines() or ["?"])[-1] + ")"
+    return ("post page, cache off, rendered in-process one at a time (render.py, CPU p50): after a new comment (the "
+            f"thread and its fragment built again) {figures['thread built again']}; with every fragment kept "
+            f"{figures['fragments kept']}")
+
+
 def reader_pages(wrk: Wrk, blog: Gunicorn, nocache: Gunicorn, post_path: str, floor_rps: float | None,
                  label: str = "") -> tuple[list[Row], str, bool | None]:
     """Index, post page (cache on, cache off), feed, conditional GET: the rows, and the 304 verdict."""
@@ -796,6 +811,8 @@ def main(argv=None) -> int:
         for s in (blog, nocache):
             s.stop()
         print_rows("Reader pages", report.rows)
+        report.notes.append(render_after_a_comment(workdir))
+        print("  " + report.notes[-1], flush=True)
 
         print("\nThe page cache while comments arrive:", flush=True)
         # A database of its own: the comments it adds stay out of the other figures.
