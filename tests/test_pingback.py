@@ -699,6 +699,22 @@ def test_a_crowd_of_pingbacks_sent_together_fills_the_cap_exactly(app, live_serv
     assert not any(p.startswith("/crowd-") for p in paths(source_site))  # queued, not yet fetched
 
 
+@pytest.mark.parametrize("config_overrides", [cfg(LINKBACK_VERIFY_BUDGET=0.3)], ids=["wait-0.3s"])
+def test_a_pingback_waiting_too_long_for_its_turn_is_told_to_try_later(app, live_server, source_site, post):
+    """Pingbacks are taken one at a time per process; should that turn not come within the time
+    a sender waits (a stalled database), fault 49 at once: the request threads do not pile up."""
+    post_id, path, target = post
+    receiver = app.extensions["linkback_receiver"]
+    source = source_site.page("/patient", linking_page(target))
+    with receiver._admitting:  # (as if another linkback's checks were stuck)
+        started = time.monotonic()
+        f = fault(live_server, source, target)
+        assert time.monotonic() - started < 2.0
+    assert f.faultCode == 49 and "too busy" in f.faultString.lower()
+    assert logs() == [] and paths(source_site) == []
+    assert "registered" in ping(live_server, source, target)  # its turn comes at once now
+
+
 def test_past_the_cpu_budget_a_pingback_is_verified_when_the_budget_allows(app, live_server, source_site, post):
     """Fast sources free their slots at once, so the in-flight cap alone does not bound the CPU
     a stream of them takes: the budget does. Past it, a pingback is queued, and its job waits

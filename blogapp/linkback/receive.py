@@ -116,6 +116,15 @@ class LinkbackStore(Protocol):
     def refuse_webmention(self, log_id: int, error: LinkbackError, *, remove: bool) -> None: ...
 
 
+@contextmanager
+def _held(lock: threading.Lock):
+    """A lock already acquired, released at the block's end."""
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 class BudgetSpent(Exception):
     """No room in the CPU budget for another verification now; ``seconds``: until there may be."""
 
@@ -241,7 +250,11 @@ class Receiver:
             # succeed; one linkback at a time per process. A flood's requests arrive together: in
             # turn, once one finds a cap full, the others waiting are told so without a lookup (and
             # on SQLite, the writes take turns anyway).
-            with self._admitting:
+            # A stalled database must not pile every request thread up here: past the sender's
+            # wait, it is told to try later.
+            if not self._admitting.acquire(timeout=self.budget):
+                raise LinkbackError(ACCESS_DENIED, "Too busy to take the linkback now; try again later.")
+            with _held(self._admitting):
                 if not now and self.store.recently_full(mention, host):
                     raise LinkbackError(ACCESS_DENIED, "Too many linkbacks are waiting to be verified; try again later.")
                 started = time.thread_time()
