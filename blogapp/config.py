@@ -57,8 +57,8 @@ DEFAULTS: dict[str, object] = {
     # accepted ("verification continues") and verified later by a job, at the budgeted rate.
     # What a flood can leave waiting is bounded by these caps on pending verifications; past
     # one, fault 49 (Webmention: 429) at once.
-    "LINKBACK_PENDING_PER_HOST": 200,  # per source host
-    "LINKBACK_PENDING_PER_IP": 200,  # per client IP
+    "LINKBACK_PENDING_PER_HOST": 120,  # per source host (an honest blog pinging 100 posts at once still fits)
+    "LINKBACK_PENDING_PER_IP": 120,  # per client IP
     "LINKBACK_PENDING_TOTAL": 2000,  # in all
     # Advertise and accept Webmentions (off: only pingbacks and trackbacks are taken).
     "WEBMENTION_ENABLED": True,

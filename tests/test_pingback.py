@@ -622,6 +622,9 @@ def test_a_hundred_honest_pingbacks_from_one_host_are_all_kept(app, live_server,
     assert all("registered" in a or "verification continues" in a for a in answers)
     queued = sum("verification continues" in a for a in answers)
     assert queued >= 50  # the host's rate (10 a minute) was passed: most waited in the queue
+    # All taken in; now the queue may drain at a whole core's budget rather than a twentieth (how
+    # fast it drains at the default rate is the budget's own test, not this one's).
+    app.extensions["linkback_receiver"].cpu.share = 1.0
     assert wait_for(lambda: len([r for r in rows() if r.status == "approved"]) == 100, timeout=120, interval=0.2)
     assert sorted(r.source_url for r in rows()) == sorted(sources)
     assert all(e.outcome == "accepted" for e in logs()) and len(logs()) == 100

@@ -22,6 +22,7 @@ from .sweep import Sweeper, sweep
 from .tasks import LINKBACKS, MAIN, lane_of
 
 log = logging.getLogger(__name__)
+PACE_RECHECK_SECONDS = 0.5
 
 
 class ThreadBackend:
@@ -107,7 +108,9 @@ class ThreadBackend:
             if heap[0][0] > now:
                 dues.append(heap[0][0])
             elif (wait := pace_wait(self.app, lane)) > 0:
-                dues.append(now + wait)  # due, but its lane's budget is spent
+                # Due, but its lane's budget is spent: look again by then, or sooner (room can come
+                # early: verifications under way counted at an estimate may cost less).
+                dues.append(now + min(wait, PACE_RECHECK_SECONDS))
             else:
                 return lane, None
         return None, min(dues) if dues else None
