@@ -11,15 +11,41 @@ import re
 import secrets
 import shutil
 import socket
+import sys
 import threading
 from contextlib import contextmanager
+from pathlib import Path
+
+
+def _keep_bytecode() -> None:
+    """Keep compiled bytecode between runs, in a cache of its own (never beside the sources).
+
+    With PYTHONDONTWRITEBYTECODE set (this machine's environment sets it), every process of a run
+    compiled the app from source, and pytest rewrote every test module again: ~4 s of CPU at each
+    xdist worker's start, and some of each gunicorn and ``flask worker`` the crash tests start.
+    The files go to .pytest_cache/pycache (Python's ``pycache_prefix``); the environment is set
+    too, so that the workers and the servers the tests start use the same cache. A prefix the
+    caller chose is kept."""
+    if not (sys.dont_write_bytecode or os.environ.get("PYTHONDONTWRITEBYTECODE")):
+        return
+    prefix = sys.pycache_prefix or str(Path(__file__).resolve().parent.parent / ".pytest_cache" / "pycache")
+    sys.dont_write_bytecode = False
+    sys.pycache_prefix = prefix
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix
+
+
+_keep_bytecode()  # before the app's modules are imported, below
 
 import jinja2
-from flask import request, request_finished
+from flask import request, request_finished, session
+from flask_login import login_user
+from flask_wtf.csrf import generate_csrf
 import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy import util as sqlalchemy_util
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.pool import Pool
 from werkzeug.routing import Rule
 from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
@@ -53,8 +79,43 @@ SERIAL_GROUPS = {
 }
 
 
+# How long each test took in the last runs (setup, call and teardown), per database, in pytest's
+# cache (.pytest_cache): the scheduler below starts the longest first.
+DURATIONS_KEY = "blogapp/durations-" + ("postgresql" if TEST_DATABASE_URL else "sqlite")
+UNKNOWN_DURATION = 0.1  # seconds: a test not timed yet (about a typical one)
+LONG_UNIT = 0.5  # seconds: work that starts first, longest first (see pytest_xdist_make_scheduler)
+_durations_now: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    """Time each test (in the controller: xdist hands it every worker's reports)."""
+    _durations_now[report.nodeid] = _durations_now.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session):
+    """Keep this run's durations for the next run's order: averaged with what was kept, so one slow
+    run on a busy machine does not reorder everything."""
+    config = session.config
+    if hasattr(config, "workerinput") or getattr(config, "cache", None) is None or not _durations_now:
+        return
+    kept = config.cache.get(DURATIONS_KEY, {})
+    for nodeid, seconds in _durations_now.items():
+        kept[nodeid] = round((kept[nodeid] + seconds) / 2 if nodeid in kept else seconds, 3)
+    config.cache.set(DURATIONS_KEY, kept)
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: a worker per core, and one more. Many tests wait more than they compute (a
+    deadline, a browser, the WordPress peer, a gunicorn starting), so one worker more than cores
+    keeps the cores busy meanwhile. PYTEST_XDIST_AUTO_NUM_WORKERS still decides if set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own hook reads it
+    return (os.cpu_count() or 1) + 1
+
+
 def pytest_xdist_make_scheduler(config, log):
-    """``--dist loadgroup`` with the groups above: each other test goes to whichever worker is free.
+    """``--dist loadgroup`` with the groups above, the longest work first: each other test goes
+    to whichever worker is free.
 
     (xdist's own groups, ``xdist_group`` marks, are lost under pytest 9.2: xdist 3.8 writes the
     group into ``item._nodeid``, which pytest no longer reads. The scheduler's grouping is the
@@ -63,9 +124,28 @@ def pytest_xdist_make_scheduler(config, log):
         return None
     from xdist.scheduler import LoadScopeScheduling
 
+    durations = config.cache.get(DURATIONS_KEY, {}) if getattr(config, "cache", None) is not None else {}
+
     class SerialGroups(LoadScopeScheduling):
+        ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
             return SERIAL_GROUPS.get(nodeid.split("::", 1)[0].rsplit("/", 1)[-1], nodeid)
+
+        def _assign_work_unit(self, node) -> None:
+            # The first time, the queue holds all the work: the long units first, longest first (by
+            # what they took last time), so that the run does not end waiting for one long test
+            # begun late; the rest after them in xdist's order (by file, as collected), each
+            # shorter than LONG_UNIT, so the workers end within about that of each other.
+            if not self.ordered:
+                self.ordered = True
+                expected = {scope: sum(durations.get(nodeid, UNKNOWN_DURATION) for nodeid in unit)
+                            for scope, unit in self.workqueue.items()}
+                long_first = sorted((scope for scope in self.workqueue if expected[scope] >= LONG_UNIT),
+                                    key=lambda scope: -expected[scope])
+                for scope in reversed(long_first):
+                    self.workqueue.move_to_end(scope, last=False)
+            super()._assign_work_unit(node)
 
     return SerialGroups(config, log)
 
@@ -140,6 +220,31 @@ def _share_url_builders() -> None:
 _share_url_builders()
 
 
+def _quick_rq_worker_teardown() -> None:
+    """An RQ worker listens for commands on a pub/sub thread that waits up to 60 s per read (RQ's
+    ``sleep_time=60``); at the end of each burst a test runs in this process (tests/test_jobs.py's
+    ``step``, ``flask worker --burst``) RQ waits for that thread: up to a second with redis-py 7,
+    until it ends with redis-py 8 (a minute: three RQ tests ran past their deadlines so). Here
+    those threads wait 0.05 s per read instead: the same commands are heard, and a worker's
+    teardown is quick. (The servers tests/test_crash_safety.py starts are killed, not stopped.)"""
+    try:
+        from redis.client import PubSub
+    except ImportError:
+        return
+    run_in_thread = PubSub.run_in_thread
+    if getattr(run_in_thread, "quick", False):
+        return
+
+    def polling_briefly(self, sleep_time=0.0, *args, **kwargs):
+        return run_in_thread(self, min(sleep_time, 0.05), *args, **kwargs)
+
+    polling_briefly.quick = True
+    PubSub.run_in_thread = polling_briefly
+
+
+_quick_rq_worker_teardown()
+
+
 class SharedStatements:
     """SQLAlchemy's cache of compiled statements, shared by every test's engine in this process.
 
@@ -179,6 +284,113 @@ class SharedStatements:
 SHARED_STATEMENTS = SharedStatements()
 
 
+class ReusedConnections:
+    """PostgreSQL connections kept from one engine to the next, as a session pooler keeps them.
+
+    Each test's app makes new engines (the app's, the page cache's reader), and each engine
+    connected anew: a server process started and its caches filled, ~5 ms of the server's CPU
+    per connection, two or three per test. Here a connection an engine closes is reset and kept
+    instead (``DISCARD ALL``, as PgBouncer resets a session: no transaction, LISTEN, prepared
+    statement, setting or temporary table is left; psycopg sees the DISCARD and forgets its
+    prepared statements too), and the next engine that connects with the same parameters gets
+    it. The engines still do all they do with a new connection (the dialect's first-connect
+    queries, the connect events). A connection SQLAlchemy invalidated (broken, or the page
+    cache's listening one, never pooled by design) is closed for real, as is one whose reset
+    fails. The rest are closed when the session ends.
+    """
+
+    KEEP = 8  # idle connections kept per set of connection parameters
+
+    def __init__(self):
+        self.idle: dict[tuple, list] = {}
+        self.lock = threading.Lock()
+        self.connection_class = None
+        self.stopped = False  # at the session's end: what is closed then is closed for real
+
+    def _class(self):
+        if self.connection_class is None:
+            import psycopg
+
+            reused = self
+
+            class ReusableConnection(psycopg.Connection):
+                reusable = True  # False once SQLAlchemy invalidated it
+
+                def close(self) -> None:
+                    if not (self.reusable and reused.give_back(self)):
+                        super().close()
+
+            self.connection_class = ReusableConnection
+        return self.connection_class
+
+    @staticmethod
+    def _key(dialect, cargs, cparams) -> tuple:
+        # Not the adapters map (``context``, one per engine): it is the same for every engine of
+        # the suite, but for the dialect options that change it, which are in the key.
+        params = tuple(sorted((k, repr(v)) for k, v in cparams.items() if k != "context"))
+        return (tuple(cargs), params, dialect._json_serializer, dialect._json_deserializer,
+                dialect._native_inet_types)
+
+    def connect(self, dialect, conn_rec, cargs, cparams):
+        """SQLAlchemy's ``do_connect`` event: a kept connection, else a new one (of our class)."""
+        if dialect.name != "postgresql" or dialect.driver != "psycopg":
+            return None
+        key = self._key(dialect, cargs, cparams)
+        with self.lock:
+            idle = self.idle.get(key)
+            connection = idle.pop() if idle else None
+        if connection is None:
+            connection = self._class().connect(*cargs, **cparams)
+            connection.reuse_key = key
+        return connection
+
+    def give_back(self, connection) -> bool:
+        """Reset ``connection`` and keep it; False if it cannot be (then it is closed)."""
+        from psycopg.pq import TransactionStatus
+        from sqlalchemy.dialects.postgresql.psycopg import _log_notices
+
+        if connection.closed or connection.broken:
+            return False
+        try:
+            if connection.info.transaction_status != TransactionStatus.IDLE:
+                connection.rollback()
+            connection.autocommit = True
+            connection.execute("DISCARD ALL")
+            connection.autocommit, connection.isolation_level = False, None
+            connection.read_only = connection.deferrable = None
+            while _log_notices in connection._notice_handlers:  # the dialect adds it on each connect
+                connection.remove_notice_handler(_log_notices)
+        except Exception:
+            return False
+        with self.lock:
+            idle = self.idle.setdefault(connection.reuse_key, [])
+            if self.stopped or len(idle) >= self.KEEP:
+                return False
+            idle.append(connection)
+        return True
+
+    def stop(self) -> None:
+        """Close the kept connections; from now on, connections are closed when closed."""
+        with self.lock:
+            self.stopped = True
+            kept = [connection for idle in self.idle.values() for connection in idle]
+            self.idle.clear()
+        for connection in kept:
+            connection.reusable = False
+            connection.close()
+
+
+REUSED_CONNECTIONS = ReusedConnections()
+if TEST_DATABASE_URL:
+    event.listen(Engine, "do_connect", REUSED_CONNECTIONS.connect)
+
+    @event.listens_for(Pool, "invalidate")
+    @event.listens_for(Pool, "soft_invalidate")
+    def _not_reused(dbapi_connection, connection_record, exception=None):
+        if hasattr(dbapi_connection, "reusable"):
+            dbapi_connection.reusable = False
+
+
 @pytest.fixture(scope="session")
 def pg_schema():
     """A schema of our own on the PostgreSQL server, dropped at the end of the run."""
@@ -192,6 +404,7 @@ def pg_schema():
     try:
         yield schema
     finally:
+        REUSED_CONNECTIONS.stop()
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
@@ -405,11 +618,12 @@ class Auth:
     def __init__(self, app, client):
         self.app, self.client = app, client
 
-    def create(self, username="admin", password="correct horse"):
+    def create(self, username="admin", password="correct horse") -> int:
         with self.app.app_context():
             user = User(username=username, display_name=username.title(), password_hash=password_hash(username, password))
             db.session.add(user)
             db.session.commit()
+            return user.id
 
     def login(self, username="admin", password="correct horse"):
         token = csrf_token(self.client, "/admin/login")
@@ -421,12 +635,29 @@ def auth(app, client):
     return Auth(app, client)
 
 
+def log_in_directly(app, client, user_id: int) -> None:
+    """Give ``client`` the session that logging in through the form gives it: Flask-Login's own
+    ``login_user`` (the user's id, a fresh login, the identifier of the client's address and
+    browser) and the CSRF token the form's page made, written into the client's session cookie.
+    Two requests fewer per test (a page render and a form post, ~15 ms); the form itself is what
+    tests/test_admin.py's login tests use."""
+    with client.session_transaction() as cookie_session:
+        # A request like the client's own (its address and User-Agent), as the login form's POST.
+        with app.test_request_context(environ_base=client.environ_base):
+            assert login_user(db.session.get(User, user_id))
+            generate_csrf()
+            cookie_session.update(session)
+
+
 @pytest.fixture
-def admin_client(auth, client):
-    """A client logged in as an admin."""
-    auth.create()
-    response = auth.login()
-    assert response.status_code == 302
+def admin_client(app, auth, client):
+    """A client logged in as an admin (see log_in_directly)."""
+    log_in_directly(app, client, auth.create())
+    # What the login's first request did too: start the job back end (StartOnFirstRequest), which
+    # takes up the jobs left waiting (none) before the test goes on. Rows a test then writes by
+    # hand (a queued job) are not taken up by a start on its own first request.
+    jobs.start(app)
+    assert jobs.wait_idle(10, app)
     return client
 
 

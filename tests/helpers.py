@@ -43,13 +43,45 @@ def database() -> dict[str, list]:
     db.session.rollback()
     conn = db.session.connection()  # the session's own transaction, without the ORM's layer (the
     # property tests read the whole database after every example: it was a sixth of their time)
-    return {table.name: sorted(map(repr, conn.execute(statement).all()))
-            for table, statement in _select_every_table() if table.name not in ("content_version", "cache_scope")}
+    if conn.dialect.name == "postgresql":
+        return _every_table_at_once(conn)
+    return {table.name: sorted(map(repr, conn.execute(statement).all())) for table, statement in _select_every_table()}
 
 
 @functools.cache
 def _select_every_table():
-    return tuple((table, table.select()) for table in db.metadata.sorted_tables)
+    return tuple((table, table.select()) for table in db.metadata.sorted_tables
+                 if table.name not in ("content_version", "cache_scope"))
+
+
+def _every_table_at_once(conn) -> dict[str, list]:
+    """``database()`` on PostgreSQL: the same SELECTs, sent together in one round trip (psycopg
+    returns a result per statement) instead of one per table, and the same rows. The property
+    tests read the database twice per example: one round trip per table was a fifth of their
+    time on PostgreSQL."""
+    tables, sql = _every_table_sql(conn.dialect)
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql)
+        found = {}
+        for name in tables:
+            found[name] = sorted(map(repr, cursor.fetchall()))
+            cursor.nextset()
+        return found
+    finally:
+        cursor.close()
+
+
+_SQL_BY_DIALECT: dict = {}
+
+
+def _every_table_sql(dialect) -> tuple[list[str], str]:
+    key = (type(dialect), dialect.server_version_info)
+    if key not in _SQL_BY_DIALECT:
+        names = [table.name for table, _ in _select_every_table()]
+        sql = "; ".join(str(statement.compile(dialect=dialect)) for _, statement in _select_every_table())
+        _SQL_BY_DIALECT[key] = (names, sql)
+    return _SQL_BY_DIALECT[key]
 
 
 def table_rows() -> dict[str, list[dict]]:

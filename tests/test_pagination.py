@@ -30,10 +30,11 @@ LISTED = 23
 LISTINGS = ["/", "/category/deep-dive/", "/tag/walk/", "/2025/", "/2025/03/"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def seeded():
-    """The posts below, made once for the module (by the app, as below); each test's database
-    gets a copy of the rows (helpers.restore_rows), the same ids included."""
+    """The posts below, made once per process (by the app, as below); each test's database gets a
+    copy of the rows (helpers.restore_rows), the same ids included. (Per process, not per module:
+    a worker that runs this module's tests between others' would make them again each time.)"""
     return {}
 
 

@@ -28,7 +28,9 @@ BASE = {
     "LINKBACK_MODERATION": "approve",
     "LINKBACK_VERIFY_BUDGET": 10.0,  # always wait for the exact answer: no "verification continues"
 }
-NO_VERIFY = {**BASE, "TRACKBACK_VERIFY": False}
+# (No CPU budget either: these tests send trackbacks back to back and read them at once; the
+# budget's pacing is tests/test_pingback.py's subject.)
+NO_VERIFY = {**BASE, "TRACKBACK_VERIFY": False, "LINKBACK_VERIFY_CPU": 0}
 
 
 @pytest.fixture
