@@ -345,13 +345,13 @@ class Neighbour(NamedTuple):
 
 def _comment_fields(form: CommentForm) -> Markup:
     """The form's fields as HTML; blank (a reader's first look), the same every time: rendered once."""
-    if form.errors or any(field.data for field in form):
-        return Markup(render_template("blog/_comment_fields.html", form=form))
-    blank = current_app.extensions.get("blank_comment_fields")
-    if blank is None:
-        blank = current_app.extensions["blank_comment_fields"] = Markup(
-            render_template("blog/_comment_fields.html", form=form))
-    return blank
+    blank = not form.errors and not any(field.data for field in form)
+    if blank and (kept := current_app.extensions.get("blank_comment_fields")) is not None:
+        return kept
+    html = Markup(render_template("blog/_comment_fields.html", form=form))
+    if blank:
+        current_app.extensions["blank_comment_fields"] = html
+    return html
 
 
 def _neighbours(post: Post) -> tuple[Neighbour | None, Neighbour | None]:

@@ -1,7 +1,9 @@
 """Thin Flask views over the linkback engine: XML-RPC pingbacks, trackbacks and Webmentions."""
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, request
+from contextlib import nullcontext
+
+from flask import Blueprint, Flask, current_app, has_request_context, request
 
 from .. import jobs
 from ..linkback.fetch import FetchPolicy, GuardedFetcher
@@ -29,6 +31,15 @@ def read_capped_body() -> bytes:
     if len(data) > limit:
         raise BodyTooLarge(limit)
     return data
+
+
+def app_context_for(app: Flask):
+    """An app context for the linkback store's lookups and writes: the caller's own, when it is a
+    request of ``app`` (a view's checks and its claim then share one session and one connection),
+    else a new one (verification threads, jobs)."""
+    if has_request_context() and current_app._get_current_object() is app:
+        return nullcontext()
+    return app.app_context()
 
 
 def site_matcher(config) -> SiteMatcher:

@@ -4,9 +4,8 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from contextlib import nullcontext
 
-from flask import Flask, current_app, has_request_context
+from flask import Flask
 from limits import parse_many
 from sqlalchemy import func, select
 
@@ -14,6 +13,7 @@ from ..extensions import db, limiter
 from ..linkback.errors import ACCESS_DENIED, LinkbackError
 from ..linkback.receive import Mention
 from ..models import BlockedDomain, LinkbackLog
+from . import app_context_for
 
 FULL_MEMO_SECONDS = 1.0  # a cap found full is believed full this long without asking the database
 
@@ -35,18 +35,10 @@ class Admission:
         self._full: dict[tuple[str, str], float] = {}  # ("host"|"ip"|"all", value) -> when it was found full
         self._full_lock = threading.Lock()
 
-    def context(self):
-        """An app context for the store's lookups and writes: the caller's own, when it is a
-        request of this app (a view's checks and its claim then share one session and one
-        connection), else a new one (verification threads, jobs)."""
-        if has_request_context() and current_app._get_current_object() is self.app:
-            return nullcontext()
-        return self.app.app_context()
-
     def admit(self, mention: Mention, source_host: str) -> bool:
         """Refuse a blocked domain (49); say whether the sender is within its rate limits (else its
         linkback waits in the queue: the rates pace verification, they do not turn senders away)."""
-        with self.context():
+        with app_context_for(self.app):
             blocked = db.session.scalar(
                 select(BlockedDomain.domain).where(BlockedDomain.domain.in_(domain_and_parents(source_host))).limit(1)
             )
@@ -56,7 +48,7 @@ class Admission:
             return True
         checks = [("LINKBACK_RATE_LIMIT", mention.client_ip), ("LINKBACK_SOURCE_RATE_LIMIT", source_host)]
         prefix = self.app.config.get("RATELIMIT_KEY_PREFIX", "")  # apps sharing a Redis keep their own counters
-        with self.context():
+        with app_context_for(self.app):
             strategy = limiter.limiter
             for setting, key in checks:
                 for item in _rate_limits(self.app.config[setting]):
@@ -85,7 +77,7 @@ class Admission:
     def check_room(self, mention: Mention, source_host: str) -> None:
         """Fault 49 if the pending verifications of this source host, this client or all of them are
         at their cap: what a flood can leave waiting is bounded, whatever its rate."""
-        with self.context():
+        with app_context_for(self.app):
             pending = LinkbackLog.outcome == "verifying"
             total, of_host, of_ip = db.session.execute(
                 select(func.count(), func.count().filter(LinkbackLog.source_host == source_host),

@@ -33,7 +33,7 @@ def new_entry(mention: Mention, post_id: int, **fields) -> LinkbackLog:
 
 def insert_entry(mention: Mention, post_id: int, **fields) -> int:
     """``new_entry`` as one INSERT, for the claim's hot path: the new row's id."""
-    values = {"created_at": utcnow(), **entry_values(mention, post_id, **fields)}
+    values = entry_values(mention, post_id, **fields)
     return db.session.execute(insert(LinkbackLog.__table__).values(values)).inserted_primary_key[0]
 
 

@@ -28,7 +28,7 @@ from ..linkback.verify import NAME_LIMIT, SourceReading
 from ..models import Comment, CommentKind, CommentStatus, JobRecord, LinkbackLog, utcnow
 from ..moderation import linkback_status
 from ..templating import site_request_context
-from . import linkback_log, targets
+from . import app_context_for, linkback_log, targets
 from .admission import Admission
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class SqlLinkbackStore:
         self.recently_full = self.admission.recently_full
 
     def resolve_target(self, url: str) -> Target:
-        with self.admission.context(), site_request_context(self.app):
+        with app_context_for(self.app), site_request_context(self.app):
             return targets.ping_target(self.app, self.site, url)
 
     def _status_for(self, mention: Mention) -> str:
@@ -86,7 +86,7 @@ class SqlLinkbackStore:
         """
         # Plain INSERTs, not the ORM's unit of work: a flood's accepted pingbacks are written here,
         # in the request, and a claim no reader sees needs none of the page cache's bookkeeping.
-        with self.admission.context(), _kept_after_commit(db.session()):
+        with app_context_for(self.app), _kept_after_commit(db.session()):
             try:
                 comment_id = db.session.execute(insert(Comment.__table__).values(
                     post_id=target.post_id, kind=mention.protocol, status=CommentStatus.VERIFYING.value,

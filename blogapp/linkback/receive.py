@@ -47,6 +47,11 @@ from .webmention import ACCEPT, SOURCE_TYPES, read_source
 log = logging.getLogger(__name__)
 
 
+def _queue_full() -> LinkbackError:
+    """What a linkback that could only be queued is told while a cap of the queue was found full a moment ago."""
+    return LinkbackError(ACCESS_DENIED, "Too many linkbacks are waiting to be verified; try again later.")
+
+
 @dataclass
 class Mention:
     """What a sender told us. Trackbacks also carry their own title, excerpt and blog name."""
@@ -244,7 +249,7 @@ class Receiver:
         # we say no at once, before any lookup or write: a flood costs almost nothing.
         now = self._begin_now()
         if not now and self.store.recently_full(mention, host):
-            raise LinkbackError(ACCESS_DENIED, "Too many linkbacks are waiting to be verified; try again later.")
+            raise _queue_full()
         try:
             # 2. Everything local and cheap, in an order that never fetches for a request that cannot
             # succeed; one linkback at a time per process. A flood's requests arrive together: in
@@ -256,7 +261,7 @@ class Receiver:
                 raise LinkbackError(ACCESS_DENIED, "Too busy to take the linkback now; try again later.")
             with _held(self._admitting):
                 if not now and self.store.recently_full(mention, host):
-                    raise LinkbackError(ACCESS_DENIED, "Too many linkbacks are waiting to be verified; try again later.")
+                    raise _queue_full()
                 started = time.thread_time()
                 try:
                     target = self.store.resolve_target(mention.target)
