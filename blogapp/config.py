@@ -49,7 +49,7 @@ DEFAULTS: dict[str, object] = {
     "LINKBACK_MAX_IN_FLIGHT": 8,  # simultaneous verifications (outgoing fetches) per process
     # Share of one core a process may spend verifying linkbacks, on average; past it, later. 0: no limit.
     "LINKBACK_VERIFY_CPU": 0.05,
-    "LINKBACK_VERIFY_BURST": 0.25,  # seconds of that CPU a process may owe at once (a few big pages)
+    "LINKBACK_VERIFY_BURST": 0.15,  # seconds of that CPU a process may owe at once (a few big pages)
     "LINKBACK_BODY_LIMIT": 65536,  # bytes of a pingback or trackback request we read
     "LINKBACK_RATE_LIMIT": "20 per minute;200 per hour",  # per client IP
     "LINKBACK_SOURCE_RATE_LIMIT": "10 per minute;100 per hour",  # per source host

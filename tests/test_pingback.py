@@ -29,7 +29,7 @@ from blogapp import jobs
 from blogapp.config import DEFAULTS
 from blogapp.extensions import db
 from blogapp.linkback.receive import BudgetSpent, CpuBudget
-from blogapp.models import BlockedDomain, Comment, CommentKind, JobRecord, LinkbackLog, save_site_settings
+from blogapp.models import BlockedDomain, Comment, CommentKind, JobRecord, LinkbackLog, Post, save_site_settings
 from conftest import TEST_REDIS_URL, count_queries
 from helpers import add_comment, make_post, wait_for
 from netfence import Net
@@ -606,6 +606,119 @@ def test_past_a_full_cap_a_pingback_costs_no_query(app, live_server, source_site
     assert queries[0] == 0
     assert paths(source_site) == ["/slow"]
     assert [e.source_url for e in logs()] == [slow]  # nothing written for the refused ones
+
+
+@contextmanager
+def views_run(app):
+    """The requests Flask itself saw (its ``request_started`` signal), as a list."""
+    from flask import request_started
+
+    seen = []
+
+    def started(sender, **extra):
+        seen.append(1)
+
+    request_started.connect(started, app)
+    try:
+        yield seen
+    finally:
+        request_started.disconnect(started, app)
+
+
+@pytest.mark.parametrize("config_overrides, expected", [
+    (cfg(LINKBACK_PENDING_PER_IP=1), (49, "Too many linkbacks are waiting to be verified; try again later.")),
+    (cfg(LINKBACK_PENDING_PER_IP=1, PINGBACK_MASK_FAULTS=True), (0, "")),
+], ids=["faults", "masked"])
+def test_a_flood_past_a_full_cap_is_refused_before_the_framework_runs(app, live_server, source_site, post,
+                                                                      expected):
+    """While no verification could start now (the CPU budget is spent) and a cap this sender
+    counts against was found full a moment ago, its pings are answered in front of Flask, with
+    the fault the view gives. Anything else still reaches the view, body and all."""
+    post_id, path, target = post
+    receiver = app.extensions["linkback_receiver"]
+    clock = [0.0]
+    receiver.cpu = CpuBudget(0.05, burst=0.0, clock=lambda: clock[0])
+    receiver.cpu.spend(1.0)  # spent: what arrives now can only wait in the queue
+    first = source_site.page("/first", linking_page(target))
+    assert "verification continues" in ping(live_server, first, target)  # the client's one waiting
+    code = 0 if expected[0] == 0 else 49
+    assert fault(live_server, source_site.url_for("/second"), target).faultCode == code  # the view finds it full
+    with views_run(app) as seen:
+        refusals = [fault(live_server, source_site.url_for(f"/flood-{n}"), target) for n in range(3)]
+        assert seen == []
+    assert {(f.faultCode, f.faultString) for f in refusals} == {expected}
+    assert paths(source_site) == [] and [e.source_url for e in logs()] == [first]
+    with views_run(app) as seen:
+        # Not a ping: the view answers it (the body it reads is the one that was sent).
+        with proxy(live_server) as p:
+            assert p.pingback.extensions.getPingbacks(target) == []
+        assert raw_call(live_server, b"<methodCall><methodName>pingback.ping</methodName>").faultCode == -32700
+        # The budget has room again: the ping goes to the view, which verifies it now.
+        clock[0] = 3600.0
+        later = source_site.page("/later", linking_page(target))
+        assert "registered" in ping(live_server, later, target)
+        assert len(seen) == 3
+    assert verdicts() == [(first, "verifying"), (later, "approved")]
+
+
+def test_what_a_ping_found_of_its_target_holds_only_while_the_post_is_unchanged(app, ctx, live_server, source_site):
+    """The target's lookup is kept per process for the pings that follow, and dropped as soon as
+    the post, the post list or the site's settings change: each change below is seen by the
+    very next ping (the post was found, and kept, by the ping before it)."""
+    post_id, path = make_post(title="Often pinged", days_ago=3)
+    target = SITE + path
+    sources = iter(source_site.page(f"/s{n}", linking_page(target)) for n in range(20))
+
+    def pinged() -> int | str:
+        try:
+            return ping(live_server, next(sources), target)
+        except xmlrpc.client.Fault as f:
+            return f.faultCode
+
+    def change(**values):
+        db.session.execute(update(Post).where(Post.id == post_id).values(**values))
+        db.session.commit()
+
+    def change_post(**values):  # through the ORM, as the editor saves
+        post = db.session.get(Post, post_id)
+        for name, value in values.items():
+            setattr(post, name, value)
+        db.session.commit()
+
+    assert "registered" in pinged()
+    change_post(pings_open=False)
+    assert pinged() == 33
+    change_post(pings_open=True)
+    assert "registered" in pinged()
+    change_post(status="draft")
+    assert pinged() == 33
+    change_post(status="published")
+    assert "registered" in pinged()
+    change(slug="renamed")  # a statement, not the ORM: a coarser part moves, still seen
+    assert pinged() == 32
+    change(slug=path.rstrip("/").rsplit("/", 1)[1])
+    assert "registered" in pinged()
+    save_site_settings({"CLOSE_COMMENTS_AFTER_DAYS": 2})
+    db.session.commit()
+    assert pinged() == 33
+    save_site_settings({"CLOSE_COMMENTS_AFTER_DAYS": 0})
+    db.session.commit()
+    assert "registered" in pinged()
+    db.session.delete(db.session.get(Post, post_id))
+    db.session.commit()
+    assert pinged() in (32, 33)
+
+
+def test_a_target_kept_for_later_pings_closes_at_its_age_with_nothing_written(app, ctx, live_server, source_site):
+    """Closing by age writes nothing: a target kept for later pings stops taking them when the
+    post reaches the age, as the lookup itself would say."""
+    save_site_settings({"CLOSE_COMMENTS_AFTER_DAYS": 10})
+    db.session.commit()
+    _, path = make_post(title="Nearly closed", days_ago=10 - 1.5 / 86400)  # 1.5 s left
+    target = SITE + path
+    assert "registered" in ping(live_server, source_site.page("/before", linking_page(target)), target)
+    time.sleep(2.0)
+    assert fault(live_server, source_site.page("/after", linking_page(target)), target).faultCode == 33
 
 
 @pytest.mark.parametrize("config_overrides", [cfg(RATELIMIT_ENABLED=True)], ids=["default-limits"])

@@ -90,3 +90,4 @@ def init_app(app: Flask) -> None:
     from . import trackback, verification, webmention, xmlrpc  # noqa: F401
 
     app.register_blueprint(bp)
+    app.wsgi_app = xmlrpc.EarlyRefusals(app, app.wsgi_app)

@@ -7,7 +7,7 @@ import time
 
 from flask import Flask
 from limits import parse_many
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ..extensions import db, limiter
 from ..linkback.errors import ACCESS_DENIED, LinkbackError
@@ -16,6 +16,13 @@ from ..models import BlockedDomain, LinkbackLog
 from . import app_context_for
 
 FULL_MEMO_SECONDS = 1.0  # a cap found full is believed full this long without asking the database
+
+# Built once: a linkback's checks run per request, and a statement built anew each time costs
+# more to build than to run (its parameters are bound per call).
+_BLOCKED = select(BlockedDomain.domain).where(BlockedDomain.domain.in_(bindparam("domains", expanding=True))).limit(1)
+_PENDING = LinkbackLog.outcome == "verifying"
+_WAITING = select(func.count(), func.count().filter(LinkbackLog.source_host == bindparam("host")),
+                  func.count().filter(LinkbackLog.client_ip == bindparam("ip"))).where(_PENDING)
 
 
 def domain_and_parents(host: str) -> list[str]:
@@ -39,9 +46,7 @@ class Admission:
         """Refuse a blocked domain (49); say whether the sender is within its rate limits (else its
         linkback waits in the queue: the rates pace verification, they do not turn senders away)."""
         with app_context_for(self.app):
-            blocked = db.session.scalar(
-                select(BlockedDomain.domain).where(BlockedDomain.domain.in_(domain_and_parents(source_host))).limit(1)
-            )
+            blocked = db.session.scalar(_BLOCKED, {"domains": domain_and_parents(source_host)})
         if blocked:
             raise LinkbackError(ACCESS_DENIED, f"Linkbacks from {blocked} are not accepted here.")
         if not self.app.config.get("RATELIMIT_ENABLED", True):
@@ -78,11 +83,7 @@ class Admission:
         """Fault 49 if the pending verifications of this source host, this client or all of them are
         at their cap: what a flood can leave waiting is bounded, whatever its rate."""
         with app_context_for(self.app):
-            pending = LinkbackLog.outcome == "verifying"
-            total, of_host, of_ip = db.session.execute(
-                select(func.count(), func.count().filter(LinkbackLog.source_host == source_host),
-                       func.count().filter(LinkbackLog.client_ip == mention.client_ip)).where(pending)
-            ).one()
+            total, of_host, of_ip = db.session.execute(_WAITING, {"host": source_host, "ip": mention.client_ip}).one()
         counts = {"host": of_host, "ip": of_ip, "all": total}
         for key, cap, message in self._caps(mention, source_host):
             if counts[key[0]] >= cap:

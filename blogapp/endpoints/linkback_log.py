@@ -15,6 +15,7 @@ ROWS_KEPT = 5000
 TOKEN_LIMIT = 64
 # A Webmention's status page says these for the row's outcome.
 STATES = {"verifying": "queued", "accepted": "verified", "refused": "refused"}
+_INSERT = insert(LinkbackLog.__table__)  # built once; the values are bound per call
 
 
 def entry_values(mention: Mention, post_id: int, **fields) -> dict:
@@ -33,8 +34,7 @@ def new_entry(mention: Mention, post_id: int, **fields) -> LinkbackLog:
 
 def insert_entry(mention: Mention, post_id: int, **fields) -> int:
     """``new_entry`` as one INSERT, for the claim's hot path: the new row's id."""
-    values = entry_values(mention, post_id, **fields)
-    return db.session.execute(insert(LinkbackLog.__table__).values(values)).inserted_primary_key[0]
+    return db.session.execute(_INSERT, entry_values(mention, post_id, **fields)).inserted_primary_key[0]
 
 
 def trim(newest_id: int) -> bool:

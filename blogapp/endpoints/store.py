@@ -34,6 +34,7 @@ from .admission import Admission
 log = logging.getLogger(__name__)
 VERIFY_TASK = "linkback.verify"
 WEBMENTION_TASK = "webmention.verify"
+_INSERT_COMMENT = insert(Comment.__table__)  # built once; the values are bound per claim
 
 
 @contextmanager
@@ -52,14 +53,15 @@ class SqlLinkbackStore:
     def __init__(self, app: Flask, site: SiteMatcher):
         self.app = app
         self.site = site
+        self.targets = targets.KnownTargets(app, site)
         self.admission = Admission(app)
         self.admit = self.admission.admit
         self.check_room = self.admission.check_room
         self.recently_full = self.admission.recently_full
 
     def resolve_target(self, url: str) -> Target:
-        with app_context_for(self.app), site_request_context(self.app):
-            return targets.ping_target(self.app, self.site, url)
+        with app_context_for(self.app):
+            return self.targets.resolve(url)
 
     def _status_for(self, mention: Mention) -> str:
         return linkback_status(self.app.config["LINKBACK_MODERATION"], mention.source,
@@ -88,7 +90,7 @@ class SqlLinkbackStore:
         # in the request, and a claim no reader sees needs none of the page cache's bookkeeping.
         with app_context_for(self.app), _kept_after_commit(db.session()):
             try:
-                comment_id = db.session.execute(insert(Comment.__table__).values(
+                comment_id = db.session.execute(_INSERT_COMMENT, dict(
                     post_id=target.post_id, kind=mention.protocol, status=CommentStatus.VERIFYING.value,
                     source_url=mention.source, source_key=key, author_url=mention.source,
                     author_name=urlsplit(mention.source).hostname or "", ip=mention.client_ip,

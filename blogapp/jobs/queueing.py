@@ -6,7 +6,9 @@ import json
 import logging
 from datetime import timedelta
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from ..extensions import db
 from ..models import JobRecord, JobStatus, utcnow
@@ -16,6 +18,7 @@ from .records import active_with_key, describe
 from .tasks import TASKS, lane_of
 
 log = logging.getLogger(__name__)
+_INSERT = insert(JobRecord.__table__)  # built once; the values are bound per job
 
 
 def enqueue(name: str, *args, key: str | None = None, delay: float = 0.0, **kwargs) -> JobRecord:
@@ -31,8 +34,8 @@ def enqueue(name: str, *args, key: str | None = None, delay: float = 0.0, **kwar
     db.session.commit()
     if key is not None and (existing := active_with_key(key)) is not None:
         return existing
-    record = prepare(name, *args, key=key, delay=delay, **kwargs)
     try:
+        record = prepare(name, *args, key=key, delay=delay, **kwargs)
         db.session.commit()
     except IntegrityError:  # another process enqueued the same key just now
         db.session.rollback()
@@ -46,25 +49,31 @@ def enqueue(name: str, *args, key: str | None = None, delay: float = 0.0, **kwar
 
 def prepare(name: str, *args, key: str | None = None, delay: float = 0.0, run_here: bool = False,
             **kwargs) -> JobRecord:
-    """Add a job's record to the current session, uncommitted: it becomes durable with the
-    caller's own writes, in the same commit. After that commit, ``submit(record)`` queues it, or,
-    with ``run_here``, ``run_here(record)`` runs it in the calling thread (the record is created
-    running, under a lease of this process, so no other process takes it while it lives)."""
+    """Write a job's record in the current session's transaction, uncommitted: it becomes durable
+    with the caller's own writes, in the same commit (raises ``IntegrityError`` for a key already
+    active). After that commit, ``submit(record)`` queues it, or, with ``run_here``,
+    ``run_here(record)`` runs it in the calling thread (the record is created running, under a
+    lease of this process, so no other process takes it while it lives)."""
     if name not in TASKS:
         raise KeyError(f"no task named {name!r}")
     if key is not None and not 0 < len(key) <= 255:
         raise ValueError("a job key has 1 to 255 characters")
-    payload = json.dumps({"args": list(args), "kwargs": kwargs})
-    delay = max(0.0, float(delay))
+    now = utcnow()
+    values = dict(name=name, key=key, args=json.dumps({"args": list(args), "kwargs": kwargs}), attempts=0,
+                  status=JobStatus.QUEUED.value, next_attempt_at=now + timedelta(seconds=max(0.0, float(delay))),
+                  lease_owner=None, lease_expires_at=None, last_error=None, result=None, finished_at=None,
+                  created_at=now, updated_at=now)
     if run_here:
         leases = current.leases()
         owner = leases.new_owner()
-        record = JobRecord(name=name, key=key, args=payload, status=JobStatus.RUNNING.value, attempts=1,
-                           lease_owner=owner, lease_expires_at=leases.expiry())
+        values.update(status=JobStatus.RUNNING.value, attempts=1, next_attempt_at=None, lease_owner=owner,
+                      lease_expires_at=leases.expiry())
         leases.hold(owner)  # renewed from now: the caller commits it in a moment
-    else:
-        record = JobRecord(name=name, key=key, args=payload, status=JobStatus.QUEUED.value,
-                           next_attempt_at=utcnow() + timedelta(seconds=delay))
+    # One INSERT of every column (a linkback's claim writes a job per ping), then the record as
+    # the session would have loaded it: what the caller changes before committing is written too.
+    values["id"] = db.session.execute(_INSERT, values).inserted_primary_key[0]
+    record = JobRecord(**values)
+    make_transient_to_detached(record)
     db.session.add(record)
     return record
 

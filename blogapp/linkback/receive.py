@@ -148,7 +148,7 @@ class CpuBudget:
     about ``burst``, not ``burst`` plus every slot's page. A share of 0 turns the budget off.
     """
 
-    def __init__(self, share: float, burst: float = 0.25, clock=time.monotonic, estimate: float = 0.05):
+    def __init__(self, share: float, burst: float = 0.15, clock=time.monotonic, estimate: float = 0.05):
         self.share, self.burst, self.clock = share, burst, clock
         self.estimate = estimate  # seconds a verification costs, a running average
         self.running = 0
@@ -216,7 +216,7 @@ class CpuBudget:
 
 class Receiver:
     def __init__(self, store: LinkbackStore, fetcher: GuardedFetcher, site: SiteMatcher, *, budget: float = 2.0,
-                 max_in_flight: int = 8, cpu_share: float = 0.05, cpu_burst: float = 0.25, verify_trackbacks: bool = True,
+                 max_in_flight: int = 8, cpu_share: float = 0.05, cpu_burst: float = 0.15, verify_trackbacks: bool = True,
                  user_agent: str = "blogapp"):
         self.store = store
         self.fetcher = fetcher
@@ -235,6 +235,16 @@ class Receiver:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
+
+    def refused_at_once(self, mention: Mention) -> LinkbackError | None:
+        """The refusal a linkback gets before any lookup, if it gets one: it could only wait (no
+        CPU budget to verify it now) and a cap of the queue it would wait in was found full a
+        moment ago. None: ``receive`` must look at it. Asked by a web view's front door too, so
+        a flood's repeat senders are answered before the framework runs."""
+        if not is_http_url(mention.source) or not self.cpu.exhausted():
+            return None
+        host = (urlsplit(mention.source).hostname or "").lower()
+        return _queue_full() if self.store.recently_full(mention, host) else None
 
     def receive(self, mention: Mention) -> Receipt:
         """Check, claim, verify (now or later), record. Raises ``LinkbackError`` with the pingback fault code."""
