@@ -8,16 +8,39 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g, request, url_for
+from flask import Flask, current_app, g, has_request_context, request, url_for
 
-from .models import Post, load_site_settings
+from .models import EDITABLE_SETTINGS, Post, load_site_settings
+from .pagecache import SITE, fragment
 
 
 def site_settings() -> dict:
-    """The effective site settings, read once per request."""
+    """The effective site settings, read once per request; in a request, kept until the site changes."""
     if "site_settings" not in g:
-        g.site_settings = load_site_settings(current_app.config)
+        g.site_settings = _kept_site_settings() if has_request_context() else load_site_settings(current_app.config)
     return g.site_settings
+
+
+def _kept_site_settings() -> dict:
+    config = current_app.config
+    defaults = {key: config[key] for key in EDITABLE_SETTINGS}
+    kept_defaults, values = fragment("site-settings", (SITE,), lambda: (defaults, load_site_settings(config)))
+    # Kept with the config's defaults they were read over, which tests change at run time.
+    return values if kept_defaults == defaults else load_site_settings(config)
+
+
+def fixed_url(endpoint: str, *, external: bool = False, **values) -> str:
+    """``url_for(endpoint, **values)`` (``external``: on ``SITE_URL``) for an address that every
+    request of the app builds alike (its script root aside): built once. Only for a bounded set of
+    addresses, such as the links every page has."""
+    app = current_app._get_current_object()
+    script_root = request.script_root if has_request_context() else None
+    key = (endpoint, script_root, external and app.config["SITE_URL"], *values.items())
+    urls = app.extensions.setdefault("fixed_urls", {})
+    found = urls.get(key)
+    if found is None:
+        found = urls[key] = absolute_url(url_for(endpoint, **values)) if external else url_for(endpoint, **values)
+    return found
 
 
 def site_zone() -> ZoneInfo:
@@ -88,7 +111,8 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def inject():
-        return {"site": site_settings(), "post_path": post_path, "permalink": permalink, "absolute_url": absolute_url}
+        return {"site": site_settings(), "post_path": post_path, "permalink": permalink, "absolute_url": absolute_url,
+                "fixed_url": fixed_url}
 
     @app.template_filter("localtime")
     def localtime_filter(value: datetime | None, fmt: str = "%B %-d, %Y") -> str:

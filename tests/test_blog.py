@@ -222,6 +222,19 @@ def test_post_page_costs_constant_queries(app, client, ctx):
     assert big[0] <= 12
 
 
+@pytest.mark.parametrize("config_overrides", [{"PAGE_CACHE": False}])
+def test_an_unchanged_post_page_is_rendered_from_its_kept_parts(app, client, ctx):
+    """Rendered again with nothing it shows changed, the page reads the versions alone: the post,
+    its thread, its neighbours, the sidebar and the settings are kept."""
+    post_id, path = make_post(title="Kept parts", categories=["Kept"], tags=["Parts"])
+    add_comment(post_id, "one")
+    first = client.get(path)
+    with count_queries(app) as queries:
+        again = client.get(path)
+    assert again.get_data() == first.get_data() and again.headers["X-Pingback"] == first.headers["X-Pingback"]
+    assert queries[0] <= 1  # the versions (none on PostgreSQL once the listener has them)
+
+
 # ------------------------------------------------------------------ the comment form
 
 def test_comment_is_held_and_shown_to_its_author(app, client, ctx):

@@ -1,19 +1,22 @@
 """The parts of a post page kept between renders, with the page cache on or off: the "Previous
 post" / "Next post" links, kept until the post list changes (a publication, a retitled or
 removed post, a scheduled post come due); the thread, kept until the post, its comments or the
-site change."""
+site change; the post itself (which post an address names, its own markup), kept until the post,
+the post list or the site change; the site settings, kept until the site changes; the links
+every page has."""
 from __future__ import annotations
 
 import re
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 
 import pytest
 from flask import g
 
 from blogapp.extensions import db
-from blogapp.models import Comment, CommentStatus, Post, save_site_settings, utcnow
+from blogapp.models import (Category, Comment, CommentStatus, Post, SiteSetting, Tag, User, post_categories,
+                            save_site_settings, utcnow)
 from blogapp.moderation import apply_action
 from blogapp.posts import remove_post, save_post
 from blogapp.templating import post_path
@@ -138,3 +141,107 @@ def test_a_thread_closes_when_the_post_reaches_the_sites_comment_age(app, client
     assert client.get(path, headers={"If-None-Match": etag}).status_code == 200
     assert client.get(path, headers={"If-Modified-Since": last_modified}).status_code == 200
     assert client.get(path, headers={"If-None-Match": closed.headers["ETag"]}).status_code == 304
+
+
+def entry_of(client, path) -> str:
+    """The post's own markup on its page (title, byline, body, terms), with the page's head."""
+    html = client.get(path).get_data(as_text=True)
+    return html[:html.index('<section id="comments"')]
+
+
+def rename(model, old: str, new: str) -> None:
+    db.session.scalar(select(model).where(model.name == old)).name = new
+    db.session.commit()
+
+
+@CACHE_ON_AND_OFF
+def test_the_post_follows_its_own_changes_its_terms_and_the_site(app, client, ctx):
+    """The post's own part of its page is kept between views: each kind of change reaches it."""
+    author = User(username="writer", display_name="First Name")
+    author.set_password("x" * 12)
+    db.session.add(author)
+    db.session.commit()
+    post_id, path = make_post(title="Kept", body="Original words.", author=author, categories=["Cats"], tags=["Tabby"])
+    page = entry_of(client, path)
+    assert ">Kept</h1>" in page and "Original words." in page and ">First Name</a>" in page
+    assert '<meta name="description" content="Original words.">' in page
+    assert ">Cats</a>" in page and ">Tabby</a>" in page
+
+    edit(post_id, body="Second words.", categories=["Cats"], tags=["Tabby"])  # the post alone
+    page = entry_of(client, path)
+    assert "Second words." in page and "Original words." not in page
+    assert '<meta name="description" content="Second words.">' in page
+
+    rename(Category, "Cats", "Felines")  # the site: a term's name
+    rename(Tag, "Tabby", "Striped")
+    page = entry_of(client, path)
+    assert ">Felines</a>" in page and ">Striped</a>" in page and ">Cats</a>" not in page
+    author.display_name = "Second Name"  # the site: the author's name
+    db.session.commit()
+    assert ">Second Name</a>" in entry_of(client, path)
+
+    db.session.execute(delete(post_categories).where(post_categories.c.post_id == post_id))  # the post list alone
+    db.session.commit()
+    assert ">Felines</a>" not in entry_of(client, path) and ">Striped</a>" in entry_of(client, path)
+
+    db.session.execute(update(Post).where(Post.id == post_id).values(body_html="<p>By statement.</p>"))  # the site
+    db.session.commit()
+    assert "By statement." in entry_of(client, path)
+
+    edit(post_id, comments_open=False, pings_open=False)  # the post's switches
+    page = client.get(path).get_data(as_text=True)
+    assert "Comments are closed." in page and 'rel="trackback"' not in page
+
+
+@CACHE_ON_AND_OFF
+def test_the_post_found_by_its_address_follows_slugs_and_removals(app, client, ctx):
+    post_id, path = make_post(title="Addressed", slug="addressed")
+    assert client.get(path).status_code == 200
+    moved = post_path(edit(post_id, slug="moved"))
+    assert client.get(path).status_code == 404 and client.get(moved).status_code == 200
+    other_id, other_path = make_post(title="Newcomer", slug="addressed")  # the old address, taken again
+    assert other_path == path and ">Newcomer</h1>" in entry_of(client, path)
+    db.session.execute(update(Post).where(Post.id == other_id).values(slug="by-statement"))  # the site
+    db.session.commit()
+    assert client.get(path).status_code == 404
+    remove_post(db.session.get(Post, post_id))
+    db.session.commit()
+    assert client.get(moved).status_code == 410
+
+
+@pytest.mark.parametrize("config_overrides", [{"PAGE_CACHE": False}])  # (a whole page is kept whatever the config)
+def test_the_post_follows_the_zone_and_the_sites_address(app, client, ctx):
+    post_id, path = make_post(title="Zoned", days_ago=10)
+    assert 'datetime="' in entry_of(client, path) and "+13:45" not in entry_of(client, path)
+    app.config["TIMEZONE"] = "Pacific/Chatham"
+    path = post_path(db.session.get(Post, post_id))
+    assert "+13:45" in entry_of(client, path) or "+12:45" in entry_of(client, path)
+    app.config["SITE_URL"] = "https://moved.example"
+    page = client.get(path)
+    html = page.get_data(as_text=True)
+    assert f'href="https://moved.example{path}"' in html  # the permalink in the byline
+    assert '<link rel="pingback" href="https://moved.example/xmlrpc">' in html
+    assert page.headers["X-Pingback"] == "https://moved.example/xmlrpc"
+    assert 'href="https://moved.example/feed/"' in html  # the site's feed, in the head
+
+
+@pytest.mark.parametrize("config_overrides", [{"PAGE_CACHE": False}])  # (a whole page is kept whatever the config)
+def test_the_site_settings_follow_what_admins_save_and_the_config(app, client, ctx):
+    _, path = make_post(title="Titled")
+    assert f"| {app.config['SITE_TITLE']}</title>" in client.get(path).get_data(as_text=True)
+    settings({"SITE_TITLE": "Saved Title"})
+    assert "| Saved Title</title>" in client.get(path).get_data(as_text=True)
+    db.session.execute(delete(SiteSetting))  # the site, by a statement: the config's default again
+    db.session.commit()
+    g.pop("site_settings", None)
+    assert f"| {app.config['SITE_TITLE']}</title>" in client.get(path).get_data(as_text=True)
+    app.config["SITE_TITLE"] = "Configured Title"  # nothing written: the kept settings were read over the old default
+    g.pop("site_settings", None)
+    assert "| Configured Title</title>" in client.get(path).get_data(as_text=True)
+
+
+def test_the_links_every_page_has_follow_the_script_root(app, client, ctx):
+    assert 'href="/feed/">Feed</a>' in client.get("/").get_data(as_text=True)
+    mounted = client.get("/", base_url="http://blog.test/blog/").get_data(as_text=True)
+    assert 'href="/blog/feed/">Feed</a>' in mounted and 'href="/blog/" rel="home"' in mounted
+    assert 'href="/feed/">Feed</a>' in client.get("/").get_data(as_text=True)

@@ -19,7 +19,7 @@ from ..moderation import initial_status
 from ..validation import parse_id
 from ..pages import RESERVED_SLUGS
 from ..pagecache import POSTS, SITE, cached_page, depends_on, fragment, post_scope, thread_scope, turns_at
-from ..templating import absolute_url, post_path, site_settings, site_zone
+from ..templating import absolute_url, fixed_url, post_path, site_settings, site_zone
 from ..text import render_comment
 from ..threads import ThreadComment, count_label, public_count, thread_html
 from . import bp
@@ -187,21 +187,101 @@ def load_post(slug: str) -> Post | None:
     return post
 
 
+class PostShown(NamedTuple):
+    """What a post page shows of its post, as plain values: kept between views (``shown_post``).
+
+    Whether it is out, and open to comments, is asked of the clock on each view, as ``Post`` asks it."""
+
+    id: int
+    title: str
+    status: str
+    published_at: datetime | None
+    created_at: datetime
+    comments_open: bool
+    pings_open: bool
+    path: str  # its permalink's path
+    link: str  # its permalink
+    comment_url: str  # where its comment form posts
+    description: str  # the body as plain text, cut as the page's description shows it
+    entry_html: str  # its own markup: the article's start, title, byline, body and terms
+
+    is_published = Post.is_published
+    is_scheduled = Post.is_scheduled
+    closes_at = Post.closes_at
+    _within_age = Post._within_age
+    accepts_comments = Post.accepts_comments
+
+
+class _NoSuchPost(Exception):
+    """Raised out of a fragment's computation, so that a miss is not kept (any address may be asked for)."""
+
+
+def shown_post(slug: str) -> PostShown | None:
+    """``load_post(slug)`` as the post page shows it, without a query while nothing it shows has changed."""
+    try:
+        # Which post has the slug changes with the post list (a slug, a status, a date: a listed
+        # column), or with a statement over the post table (the site).
+        post_id = fragment(f"post-id:{slug}", (SITE, POSTS), lambda: _read_post_id(slug))
+        shown = shown_post_by_id(post_id)
+    except _NoSuchPost:
+        return None
+    if not (shown.is_published or current_user.is_authenticated):
+        return None
+    return shown
+
+
+def _read_post_id(slug: str) -> int:
+    post_id = db.session.scalar(select(Post.id).where(Post.slug == slug))
+    if post_id is None:
+        raise _NoSuchPost(slug)
+    return post_id
+
+
+def shown_post_by_id(post_id: int) -> PostShown:
+    """The post as its page shows it; raises ``_NoSuchPost`` if it is gone.
+
+    Kept until the post changes (its body, switches, author, terms), the post list does (its
+    terms may be changed by a statement over them alone) or the site does (its author's name,
+    its terms' names); what else its markup is made of (the zone, the addresses) names it."""
+    name = (f"post:{post_id}:{site_zone().key}:{request.script_root}:{current_app.config['SITE_URL']}")
+    return fragment(name, (SITE, POSTS, post_scope(post_id)), lambda: _read_post_shown(post_id))
+
+
+def _read_post_shown(post_id: int) -> PostShown:
+    post = db.session.scalars(
+        select(Post)
+        .where(Post.id == post_id)
+        .options(joinedload(Post.author), joinedload(Post.categories), joinedload(Post.tags))
+    ).unique().first()
+    if post is None:
+        raise _NoSuchPost(post_id)
+    path = post_path(post)
+    env = current_app.jinja_env
+    # The same filters the page's description ran through when it printed the body itself.
+    description = env.call_filter("truncate", env.call_filter("striptags", post.body_html), [160], {"end": "…"})
+    return PostShown(
+        id=post.id, title=post.title, status=post.status, published_at=post.published_at,
+        created_at=post.created_at, comments_open=post.comments_open, pings_open=post.pings_open,
+        path=path, link=absolute_url(path), comment_url=url_for("blog.post_comment", post_id=post.id),
+        description=description, entry_html=str(render_template("blog/_post_entry.html", post=post)),
+    )
+
+
 @bp.route("/<int:year>/<int(fixed_digits=2):month>/<int(fixed_digits=2):day>/<slug>/")
 @cached_page
 def post(year: int, month: int, day: int, slug: str):
-    found = load_post(slug)
+    found = shown_post(slug)
     if found is None:
         return _gone_or_404(slug)
-    canonical = post_path(found)
-    if request.path != canonical:
+    if request.path != found.path:
         # Old or mistyped dates lead to the one stable address.
-        return redirect(canonical, 301)
+        return redirect(found.path, 301)
     depends_on(post_scope(found.id), thread_scope(found.id))
-    form = CommentForm()
     reply_to = request.args.get("replytocom", type=int)
-    if reply_to:
-        form.parent_id.data = str(reply_to)
+    if not reply_to:
+        return render_post_page(found, None)  # a blank form: its fields are kept rendered
+    form = CommentForm()
+    form.parent_id.data = str(reply_to)
     return render_post_page(found, form)
 
 
@@ -261,7 +341,7 @@ class ThreadShown(NamedTuple):
     reactions: list[tuple[str, list[ThreadComment]]]
 
 
-def _read_thread(post: Post, held: list[int], max_depth: int, **shown) -> tuple[ThreadShown, dict[int, ThreadComment]]:
+def _read_thread(post: PostShown, held: list[int], max_depth: int, **shown) -> tuple[ThreadShown, dict[int, ThreadComment]]:
     """The thread as the page shows it, and its comments by id (a reply's parent)."""
     visible = Comment.status == CommentStatus.APPROVED.value
     if held:
@@ -286,13 +366,13 @@ def _read_thread(post: Post, held: list[int], max_depth: int, **shown) -> tuple[
             {c.id: c for c in comments})
 
 
-def render_post_page(post: Post, form: CommentForm, status: int = 200, form_error: str | None = None):
+def render_post_page(post: PostShown, form: CommentForm | None, status: int = 200, form_error: str | None = None):
+    """The post page; ``form`` None: a blank comment form (a reader's first look), whose fields are kept."""
     settings = site_settings()
     held = [int(i) for i in session.get("held_comments", [])]
-    parent_id = parse_id(form.parent_id.data)
+    parent_id = parse_id(form.parent_id.data) if form is not None else None
     newer, older = _neighbours(post)
-    post_url = post_path(post)
-    post_link = absolute_url(post_url)
+    post_url, post_link = post.path, post.link
     max_depth = int(settings["COMMENT_THREAD_DEPTH"])
     comments_open = post.accepts_comments(settings["CLOSE_COMMENTS_AFTER_DAYS"])
     if post.comments_open and (closes := post.closes_at(settings["CLOSE_COMMENTS_AFTER_DAYS"])) is not None:
@@ -310,17 +390,21 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
                           lambda: _read_thread(post, held, max_depth, **shown)[0])
         by_id = {}
     reply_parent = by_id.get(parent_id) if parent_id else None
-    if reply_parent is None:
+    if reply_parent is None and form is not None:
         form.parent_id.data = ""
+    pingback_url = fixed_url("linkback.xmlrpc_endpoint", external=True)
+    webmention_url = fixed_url("linkback.webmention_endpoint", external=True)
     html = render_template(
         "blog/post.html",
         post=post,
         post_url=post_url,
         post_link=post_link,
+        entry_html=Markup(post.entry_html),
+        pingback_url=pingback_url,
+        webmention_url=webmention_url,
         thread_html=Markup(thread.html),
         count_label=thread.count_label,
         comments_open=comments_open,
-        form=form,
         form_error=form_error,
         comment_fields=_comment_fields(form),
         reply_parent=reply_parent,
@@ -330,9 +414,9 @@ def render_post_page(post: Post, form: CommentForm, status: int = 200, form_erro
     )
     response = make_response(html, status)
     if current_app.config["WEBMENTION_ENABLED"]:
-        response.headers["Link"] = f'<{absolute_url(url_for("linkback.webmention_endpoint"))}>; rel="webmention"'
+        response.headers["Link"] = f'<{webmention_url}>; rel="webmention"'
     # Pingback 1.0 discovery: an absolute X-Pingback header (WordPress looks for it with HEAD first).
-    response.headers["X-Pingback"] = absolute_url(url_for("linkback.xmlrpc_endpoint"))
+    response.headers["X-Pingback"] = pingback_url
     return response
 
 
@@ -343,25 +427,27 @@ class Neighbour(NamedTuple):
     path: str
 
 
-def _comment_fields(form: CommentForm) -> Markup:
+def _comment_fields(form: CommentForm | None) -> Markup:
     """The form's fields as HTML; blank (a reader's first look), the same every time: rendered once."""
-    blank = not form.errors and not any(field.data for field in form)
+    blank = form is None or (not form.errors and not any(field.data for field in form))
     if blank and (kept := current_app.extensions.get("blank_comment_fields")) is not None:
         return kept
+    if form is None:
+        form = CommentForm(formdata=None)  # (blank whatever the request sent)
     html = Markup(render_template("blog/_comment_fields.html", form=form))
     if blank:
         current_app.extensions["blank_comment_fields"] = html
     return html
 
 
-def _neighbours(post: Post) -> tuple[Neighbour | None, Neighbour | None]:
+def _neighbours(post: PostShown) -> tuple[Neighbour | None, Neighbour | None]:
     """The next and the previous post: the same until the post list changes, so kept with it."""
     if not post.is_published:
         return None, None
     return fragment(f"neighbours:{post.id}", (POSTS,), lambda: _read_neighbours(post))
 
 
-def _read_neighbours(post: Post) -> tuple[Neighbour | None, Neighbour | None]:
+def _read_neighbours(post: PostShown) -> tuple[Neighbour | None, Neighbour | None]:
     # Only what the links show (a title and an address), not whole posts with their bodies.
     base = select(Post).options(load_only(Post.title, Post.slug, Post.published_at, Post.status)).where(
         Post.visible(), Post.id != post.id)
@@ -375,6 +461,14 @@ def _read_neighbours(post: Post) -> tuple[Neighbour | None, Neighbour | None]:
         .limit(1)
     )
     return tuple(Neighbour(found.title, post_path(found)) if found else None for found in (newer, older))
+
+
+def _shown(post: Post) -> PostShown:
+    """The post a comment was sent to, as its page shows it (the form is shown again on it)."""
+    try:
+        return shown_post_by_id(post.id)
+    except _NoSuchPost:  # deleted since it was read
+        abort(404)
 
 
 def _comment_limit() -> str:
@@ -395,7 +489,7 @@ def post_comment(post_id: int):
     settings = site_settings()
     form = CommentForm()
     if not post.accepts_comments(settings["CLOSE_COMMENTS_AFTER_DAYS"]):
-        return render_post_page(post, form, 403, form_error="Comments are closed on this post.")
+        return render_post_page(_shown(post), form, 403, form_error="Comments are closed on this post.")
     if form.homepage.data:
         # A bot filled the hidden field. Answer as if all went well; keep nothing.
         current_app.logger.info("honeypot comment dropped from %s", request.remote_addr)
@@ -403,10 +497,10 @@ def post_comment(post_id: int):
     by_admin = current_user.is_authenticated
     if by_admin and not sent_from_this_site():
         # Another site's page, posting with an admin's cookie: never recorded in the admin's name.
-        return render_post_page(post, form, 400, form_error="Your comment was not posted: the form was sent from another "
+        return render_post_page(_shown(post), form, 400, form_error="Your comment was not posted: the form was sent from another "
                                 "site, or your session has expired. Your text is kept below; reload the page and send it again.")
     if not form.validate():
-        return render_post_page(post, form, 400, form_error="Your comment could not be posted. Please correct the fields marked below.")
+        return render_post_page(_shown(post), form, 400, form_error="Your comment could not be posted. Please correct the fields marked below.")
 
     # The reply's parent, as the hidden field names it: anything but an id of ours (-1, 2**64, "abc")
     # is a comment that is not there, not a database error.
@@ -415,7 +509,7 @@ def post_comment(post_id: int):
     parent = db.session.get(Comment, parent_id) if parent_id else None
     if wanted_parent and (parent is None or parent.post_id != post.id or parent.status != CommentStatus.APPROVED):
         form.parent_id.data = ""
-        return render_post_page(post, form, 400, form_error="The comment you replied to is no longer available; your text is kept below.")
+        return render_post_page(_shown(post), form, 400, form_error="The comment you replied to is no longer available; your text is kept below.")
 
     comment = Comment(
         post=post,
@@ -447,7 +541,7 @@ def comment_rate_limited(error):
         post = db.session.get(Post, request.view_args.get("post_id", 0))
         if post is not None and post.is_published:
             return render_post_page(
-                post, CommentForm(), 429, form_error="You are commenting too quickly. Please wait a minute and send again."
+                _shown(post), CommentForm(), 429, form_error="You are commenting too quickly. Please wait a minute and send again."
             )
     return render_template("error.html", code=429, title="Too many requests", message="Please wait a moment and try again."), 429
 

@@ -170,7 +170,9 @@ def cached_page(view):
         etag = make_etag(tagged, release)
         headers = [(name, response.headers[name]) for name in KEPT_HEADERS if name in response.headers]
         body = response.get_data() if app.config["PAGE_CACHE"] else None
-        cache.set(key, PageEntry(body, response.status_code, headers, shown, etag, last_modified, until))
+        kept = PageEntry(body, response.status_code, headers, shown, etag, last_modified, until)
+        if kept != entry:  # (with the page cache off, a page rendered again mostly has the validators kept)
+            cache.set(key, kept)
         return _answer(response, response.status_code, headers, etag, last_modified, hit=False)
 
     return wrapper
