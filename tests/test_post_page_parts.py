@@ -245,3 +245,12 @@ def test_the_links_every_page_has_follow_the_script_root(app, client, ctx):
     mounted = client.get("/", base_url="http://blog.test/blog/").get_data(as_text=True)
     assert 'href="/blog/feed/">Feed</a>' in mounted and 'href="/blog/" rel="home"' in mounted
     assert 'href="/feed/">Feed</a>' in client.get("/").get_data(as_text=True)
+
+
+def test_a_post_page_mounted_under_a_script_root_is_served_not_redirected_to_itself(app, client, ctx):
+    _, path = make_post(title="Mounted")
+    mounted = client.get(path, base_url="http://blog.test/blog/")
+    assert mounted.status_code == 200 and "Mounted" in mounted.get_data(as_text=True)
+    year, month, day, slug = path.strip("/").split("/")
+    moved = client.get(f"/{year}/{month}/{int(day) % 28 + 1:02d}/{slug}/", base_url="http://blog.test/blog/")
+    assert moved.status_code == 301 and moved.headers["Location"].endswith("/blog" + path)

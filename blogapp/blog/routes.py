@@ -273,7 +273,7 @@ def post(year: int, month: int, day: int, slug: str):
     found = shown_post(slug)
     if found is None:
         return _gone_or_404(slug)
-    if request.path != found.path:
+    if request.script_root + request.path != found.path:  # (the path carries the script root, as url_for builds it)
         # Old or mistyped dates lead to the one stable address.
         return redirect(found.path, 301)
     depends_on(post_scope(found.id), thread_scope(found.id))
