@@ -13,6 +13,7 @@ from werkzeug.routing import IntegerConverter
 
 from .config import DEFAULTS, load_secret_key
 from .extensions import csrf, db, limiter, login_manager, migrate
+from .pagecache.store import REDIS_TIMEOUTS
 from .validation import MAX_ID
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +65,11 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=secure,
                       REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax", REMEMBER_COOKIE_SECURE=secure)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+    if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://", "unix://")):
+        # Redis away: limits are counted in each process meanwhile (Flask-Limiter asks it again),
+        # and a Redis that does not answer at once is not waited for.
+        app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+        app.config["RATELIMIT_STORAGE_OPTIONS"] = {**REDIS_TIMEOUTS, **app.config.get("RATELIMIT_STORAGE_OPTIONS", {})}
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     db.init_app(app)

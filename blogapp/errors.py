@@ -1,13 +1,21 @@
 """Every error gets a page of the theme; none shows a traceback."""
-from flask import Flask, abort, redirect, render_template, request
+import logging
+
+from flask import Flask, abort, current_app, redirect, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import legacy
+from .endpoints.trackback import trackback_response
 from .extensions import db
+from .outages import Outage, database_unreachable
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 30  # what a reader (or a crawler) is told to wait while the database is away
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood."),
@@ -70,7 +78,41 @@ def too_large(error):
     return render_error(413)
 
 
+def database_away(error: SQLAlchemyError):
+    """The database cannot be reached: a short 503 that needs nothing from it (not even the site's
+    name), one line in the log per outage, and the app carries on (the pool reconnects when it
+    is back). A database error of another kind is a bug: the 500 page, logged in full."""
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        pass  # its connection is gone too; the pool replaces it
+    if not database_unreachable(error):
+        current_app.logger.error("database error", exc_info=error)
+        return render_error(500)
+    current_app.extensions["database_outage"].down(error, "readers get 503 until it answers")
+    if request.endpoint == "linkback.trackback":
+        response = trackback_response("The blog cannot store trackbacks just now; try again later.")
+    else:
+        # Rendered without Flask's context processors: they read the site's settings from the database.
+        body = current_app.jinja_env.get_template("unavailable.html").render()
+        response = current_app.response_class(body, 503, content_type="text/html; charset=utf-8")
+    response.status_code = 503
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _watch_the_database(app: Flask) -> None:
+    """One line when the database comes back: the first new connection after an outage says so."""
+    outage = app.extensions["database_outage"] = Outage("the database", log)
+    with app.app_context():
+        for engine in db.engines.values():
+            event.listen(engine, "connect", lambda *args: outage.up())
+
+
 def init_app(app: Flask) -> None:
+    _watch_the_database(app)
+    app.register_error_handler(SQLAlchemyError, database_away)
     app.before_request_funcs.setdefault(None, []).insert(0, refuse_oversized_bodies)
     app.before_request_funcs[None].insert(0, refuse_nul_in_the_address)
     app.register_error_handler(413, too_large)

@@ -2,18 +2,23 @@
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 
 from flask import Flask
 from limits import parse_many
+from limits.storage import MemoryStorage
 from sqlalchemy import bindparam, func, select
 
 from ..extensions import db, limiter
 from ..linkback.errors import ACCESS_DENIED, LinkbackError
 from ..linkback.receive import Mention
 from ..models import BlockedDomain, LinkbackLog
+from ..outages import Outage
 from . import app_context_for
+
+log = logging.getLogger(__name__)
 
 FULL_MEMO_SECONDS = 1.0  # a cap found full is believed full this long without asking the database
 
@@ -41,6 +46,10 @@ class Admission:
         self.app = app
         self._full: dict[tuple[str, str], float] = {}  # ("host"|"ip"|"all", value) -> when it was found full
         self._full_lock = threading.Lock()
+        # Counted in Redis when it is set; while it is away, in this process (as Flask-Limiter's
+        # own fallback does for the other limits), so linkbacks are still taken in.
+        self._storage = Outage("the rate limits' storage", log)
+        self._fallback = None
 
     def admit(self, mention: Mention, source_host: str) -> bool:
         """Refuse a blocked domain (49); say whether the sender is within its rate limits (else its
@@ -54,12 +63,24 @@ class Admission:
         checks = [("LINKBACK_RATE_LIMIT", mention.client_ip), ("LINKBACK_SOURCE_RATE_LIMIT", source_host)]
         prefix = self.app.config.get("RATELIMIT_KEY_PREFIX", "")  # apps sharing a Redis keep their own counters
         with app_context_for(self.app):
-            strategy = limiter.limiter
             for setting, key in checks:
                 for item in _rate_limits(self.app.config[setting]):
-                    if not strategy.hit(item, prefix, "linkback", setting, key):
+                    if not self._hit(item, prefix, "linkback", setting, key):
                         return False
         return True
+
+    def _hit(self, item, *identifiers) -> bool:
+        if self._storage.should_try():
+            try:
+                within = limiter.limiter.hit(item, *identifiers)
+            except Exception as exc:  # the storage's own errors (Redis down, timed out)
+                self._storage.down(exc, "linkback rates are counted in this process meanwhile")
+            else:
+                self._storage.up()
+                return within
+        if self._fallback is None:
+            self._fallback = type(limiter.limiter)(MemoryStorage())  # the same strategy, in memory
+        return self._fallback.hit(item, *identifiers)
 
     def _caps(self, mention: Mention, source_host: str) -> list[tuple[tuple[str, str], int, str]]:
         config = self.app.config

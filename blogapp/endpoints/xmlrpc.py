@@ -10,10 +10,12 @@ from xmlrpc.server import SimpleXMLRPCDispatcher
 import defusedxml.xmlrpc
 from defusedxml import DefusedXmlException
 from flask import Flask, Response, current_app, render_template, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wsgi import get_input_stream
 
-from ..extensions import csrf
-from ..linkback.errors import ALREADY_REGISTERED, INVALID_PARAMS, LinkbackError
+from ..extensions import csrf, db
+from ..linkback.errors import ALREADY_REGISTERED, INVALID_PARAMS, UPSTREAM_ERROR, LinkbackError
+from ..outages import database_unreachable
 from ..linkback.receive import Mention
 from ..linkback.urls import url_problem
 from . import BodyTooLarge, bp, read_capped_body
@@ -118,6 +120,13 @@ class PingbackDispatcher(SimpleXMLRPCDispatcher):
             result = func(*params)
         except xmlrpc.client.Fault as fault:
             return self._dump(fault)
+        except SQLAlchemyError as error:
+            db.session.rollback()
+            if not database_unreachable(error):
+                current_app.logger.exception("XML-RPC method %s failed", method)
+                return self._dump(xmlrpc.client.Fault(INTERNAL_ERROR, "internal error"))
+            current_app.extensions["database_outage"].down(error, "pingbacks are refused with fault 50 until it answers")
+            return self._dump(_fault(LinkbackError(UPSTREAM_ERROR, "The blog cannot store pingbacks just now; try again later.")))
         except Exception:
             current_app.logger.exception("XML-RPC method %s failed", method)
             return self._dump(xmlrpc.client.Fault(INTERNAL_ERROR, "internal error"))

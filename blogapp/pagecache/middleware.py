@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask
 
+from ..outages import database_unreachable
 from .store import cache, page_key
 from .validators import not_modified, validator_headers
 from .views import REQUEST_VERSIONS, known_versions
@@ -41,8 +42,9 @@ class CachedPages:
             environ[REQUEST_VERSIONS] = found  # the app, if it is asked after all, need not read them again
             if not entry.current(found):
                 return self.next(environ, start_response)
-        except Exception:  # the cache or the database is unwell: the app answers, and says why
-            log.exception("cached page lookup failed")
+        except Exception as exc:  # the cache or the database is unwell: the app answers, and says why
+            if not database_unreachable(exc):  # (an outage is said once, by the app's 503)
+                log.exception("cached page lookup failed")
             return self.next(environ, start_response)
         headers = [*entry.headers, *validator_headers(entry.etag, entry.last_modified), ("X-Cache", "hit")]
         if not_modified(environ, entry.etag, entry.last_modified):

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import datetime
 from typing import NamedTuple
 
 from flask import Flask
 from flask_caching import Cache
+from flask_caching.backends.rediscache import RedisCache
 
 from ..models import utcnow
+from ..outages import Outage
 from .versions import Versions
 
+log = logging.getLogger(__name__)
 cache = Cache()
+# A page is read from Redis on every reader's request: a Redis that does not answer at once is
+# treated as gone rather than waited for.
+REDIS_TIMEOUTS = {"socket_connect_timeout": 0.5, "socket_timeout": 1.0}
 
 # Headers of a cached page worth keeping; the rest is recomputed per request.
 KEPT_HEADERS = ("Content-Type", "Link", "X-Pingback")
@@ -40,11 +47,61 @@ class PageEntry(NamedTuple):
                 and (self.until is None or utcnow() < self.until))
 
 
+class ForgivingRedisCache(RedisCache):
+    """Flask-Caching's Redis back end, for which a Redis gone away is no cache at all: a read
+    misses, a write is dropped, and one warning says so (not one per request). Redis is asked
+    again every few seconds; the first answer ends the outage. Nothing kept there must be kept:
+    a page missed is rendered again, and checked against the versions in the database anyway."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.outage = Outage("the page cache's Redis", log)
+
+    def _guarded(self, call, missed, *args, **kwargs):
+        if not self.outage.should_try():
+            return missed
+        try:
+            result = call(*args, **kwargs)
+        except Exception as exc:  # redis-py's errors, socket errors, a server answering nonsense
+            self.outage.down(exc, "pages are rendered without it")
+            return missed
+        self.outage.up()
+        return result
+
+    def get(self, key):
+        return self._guarded(super().get, None, key)
+
+    def get_many(self, *keys):
+        return self._guarded(super().get_many, [None] * len(keys), *keys)
+
+    def has(self, key):
+        return self._guarded(super().has, False, key)
+
+    def set(self, key, value, timeout=None):
+        return self._guarded(super().set, False, key, value, timeout)
+
+    def add(self, key, value, timeout=None):
+        return self._guarded(super().add, False, key, value, timeout)
+
+    def set_many(self, mapping, timeout=None):
+        return self._guarded(super().set_many, [], mapping, timeout)
+
+    def delete(self, key):
+        return self._guarded(super().delete, False, key)
+
+    def delete_many(self, *keys):
+        return self._guarded(super().delete_many, [], *keys)
+
+    def clear(self):
+        return self._guarded(super().clear, False)
+
+
 def init_cache(app: Flask) -> None:
     redis_url = app.config["REDIS_URL"]
     cache.init_app(app, config={
-        "CACHE_TYPE": "RedisCache" if redis_url else "SimpleCache",
+        "CACHE_TYPE": f"{__name__}.ForgivingRedisCache" if redis_url else "SimpleCache",
         "CACHE_REDIS_URL": redis_url,
+        "CACHE_OPTIONS": dict(REDIS_TIMEOUTS) if redis_url else {},
         "CACHE_DEFAULT_TIMEOUT": int(app.config["PAGE_CACHE_TIMEOUT"]),
         "CACHE_THRESHOLD": 2000,
         # Blogs sharing a Redis keep their own pages.
