@@ -1,7 +1,6 @@
 """blogapp: a Flask blog engine whose comment threads speak the web's linkback protocols."""
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from .config import DEFAULTS, load_secret_key
+from .settings_check import read_settings
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .pagecache.store import REDIS_TIMEOUTS
 from .validation import MAX_ID
@@ -53,6 +53,7 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
         app.config.from_prefixed_env("BLOGAPP")
     else:
         app.config.from_mapping(test_config)
+    read_settings(app.config)  # each setting in its form, or SettingsError: one line per unreadable one
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
@@ -78,7 +79,7 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     limiter.init_app(app)
     login_manager.init_app(app)
 
-    from . import admin, blog, cli, endpoints, errors, jobs, pagecache, templating
+    from . import admin, backup, blog, cli, edge, endpoints, errors, health, jobs, logs, pagecache, templating
 
     jobs.init_app(app)
     pagecache.init_app(app)
@@ -88,8 +89,11 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     endpoints.init_app(app)
     app.register_blueprint(admin.bp, url_prefix="/admin")
     cli.init_app(app)
+    health.init_app(app)
+    backup.init_app(app)
 
     app.wsgi_app = jobs.StartOnFirstRequest(app, app.wsgi_app)
+    edge.install(app)  # around every layer that answers: HSTS on all responses, hosts not ours noted
     if app.config["PROXY_COUNT"]:
         # Outermost: every layer below (the page cache's fast path included) sees the client's
         # address and scheme, as the proxies in front say them.
@@ -99,7 +103,7 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     if not app.debug and not app.testing:
-        logging.basicConfig(level=logging.INFO)
+        logs.configure()
     return app
 
 

@@ -13,8 +13,9 @@ from sqlalchemy import func, inspect, select
 
 from . import outbound
 from .extensions import db
-from .models import Comment, Post, User
+from .models import Comment, JobRecord, JobStatus, Post, User, utcnow
 from .posts import PostError, save_post
+from .service_errors import explain, summary
 from .templating import permalink, site_request_context
 
 OPEN_CLOSED = click.Choice(["open", "closed"])
@@ -36,12 +37,22 @@ def init_app(app: Flask) -> None:
     original_command = app.cli.command
 
     def command(*args, **kwargs):
-        """Like ``app.cli.command``, with ``url_for`` working as it does in a request."""
+        """Like ``app.cli.command``, with ``url_for`` working as it does in a request, and a database
+        or Redis out of reach (or without tables) told in one line, not a traceback."""
         def decorator(fn):
             @functools.wraps(fn)
             def wrapper(*a, **kw):
-                with site_request_context(current_app._get_current_object()):
-                    return fn(*a, **kw)
+                this_app = current_app._get_current_object()
+                try:
+                    with site_request_context(this_app):
+                        return fn(*a, **kw)
+                except click.ClickException:
+                    raise
+                except Exception as exc:
+                    line = explain(exc, this_app)
+                    if line is None:
+                        raise
+                    raise click.ClickException(line) from None
 
             return original_command(*args, **kwargs)(wrapper)
 
@@ -52,6 +63,18 @@ def init_app(app: Flask) -> None:
         """Create or migrate the database to the newest schema; keeps existing data."""
         migrate_database()
         click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+    @command("check")
+    def check():
+        """Check the configuration (settings, database, migrations, Redis): one line per problem."""
+        from .checks import count_line, run_checks
+
+        findings = run_checks(current_app._get_current_object())
+        for finding in findings:
+            click.echo(finding.line())
+        click.echo(count_line(findings))
+        if any(finding.severity == "error" for finding in findings):
+            raise click.exceptions.Exit(1)
 
     @command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Do nothing (and succeed) if there are posts already.")
@@ -129,8 +152,10 @@ def init_app(app: Flask) -> None:
             db.session.rollback()
             raise click.ClickException(str(exc)) from None
         click.echo(f"{'Draft saved' if draft else 'Published'}: {post.title}")
-        _send_or_queue(post)
+        not_queued = _send_or_queue(post)
         click.echo(permalink(post))
+        if not_queued:
+            raise click.ClickException(not_queued)
 
     @command("send-pings")
     @click.argument("slug", required=False)
@@ -168,17 +193,42 @@ def init_app(app: Flask) -> None:
         sent = sum(1 for _, outcome in outcomes if outcome is not None and outcome.ok)
         click.echo(f"{sent} of {len(outcomes)} sent.")
 
-    def _send_or_queue(post: Post) -> None:
-        """A CLI process ends soon: with jobs in-process, send now; with RQ, leave it to the worker."""
+    def _send_or_queue(post: Post) -> str | None:
+        """A CLI process ends soon: with jobs in-process, send now; with RQ, leave it to the worker.
+        Returns why the post's linkbacks could not be queued (Redis down), or None."""
         from . import jobs
 
-        if isinstance(jobs.backend(), jobs.RQBackend):
+        runner = jobs.backend()
+        if isinstance(runner, jobs.RQBackend):
+            keys = [f"{outbound.TASK}:{row.id}:{row.generation}" for row in outbound.pending_rows(post)]
+            since = utcnow()
             if outbound.dispatch():
+                reason = _not_queued(runner, keys, since)
+                if reason:
+                    return (f"the post's linkbacks could not be queued for the worker ({reason}); they wait: "
+                            f"send them with `flask --app blogapp send-pings {post.slug}`")
                 click.echo("Linkbacks queued for the worker.")
-            return
+            return None
         rows = outbound.pending_rows(post)
         if rows and not post.is_scheduled:
             _send_rows(rows)
+        return None
+
+    def _not_queued(runner, keys: list[str], since) -> str | None:
+        """Why the jobs of ``keys`` (made since ``since``) are not in Redis, or None: a job the back
+        end refused is recorded failed, and one it could not hand to an unreachable Redis waits in
+        the database, so Redis is asked once more."""
+        refused = db.session.scalars(
+            select(JobRecord).where(JobRecord.key.in_(keys), JobRecord.created_at >= since,
+                                    JobRecord.status == JobStatus.FAILED.value)
+        ).first() if keys else None
+        if refused is not None:
+            return (refused.last_error or "refused").removeprefix("could not be queued: ")
+        try:
+            runner.connection.ping()
+        except Exception as exc:
+            return f"Redis cannot be reached: {summary(exc)}"
+        return None
 
     @command("set-discussion")
     @click.argument("slug")
@@ -217,7 +267,10 @@ def init_app(app: Flask) -> None:
             jobs.sweep(current_app._get_current_object())
         else:
             jobs.start()
-        runner.worker(name=name).work(burst=burst, with_scheduler=True, logging_level="INFO")
+        try:
+            runner.work(name=name, burst=burst)  # through Redis outages, waiting for it (a burst does not wait)
+        except jobs.RedisUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
 
     @command("import-wxr")
     @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))

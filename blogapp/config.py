@@ -41,6 +41,8 @@ DEFAULTS: dict[str, object] = {
     "SITE_ALIASES": [],
     # Treat www.example.com and example.com as the same site when matching linkback targets.
     "SITE_WWW_EQUIVALENT": False,
+    # Strict-Transport-Security max-age, in seconds, sent on every response when SITE_URL is https; 0: off.
+    "HSTS_SECONDS": 0,
     # Receiving pingbacks and trackbacks.
     "LINKBACK_MODERATION": "hold-new-sources",  # approve | hold | hold-new-sources
     "PINGBACK_MASK_FAULTS": False,  # answer every fault but 48 as a bare 0, as WordPress does
@@ -85,6 +87,13 @@ DEFAULTS: dict[str, object] = {
     # process died) makes the job run again, found by a sweep every JOBS_SWEEP_SECONDS.
     "JOBS_LEASE_SECONDS": 30.0,
     "JOBS_SWEEP_SECONDS": 10.0,
+    # A web process queueing a job waits this long for Redis (to connect, and for each answer);
+    # past it, the job waits in the database and goes to Redis when it is back.
+    "JOBS_REDIS_TIMEOUT": 1.0,
+    # `flask worker`'s scheduler (a thread of the worker) moves due retries to the queue this often;
+    # its lock outlives a killed worker this long, so a new worker schedules within it.
+    "JOBS_SCHEDULER_INTERVAL": 1.0,
+    "JOBS_SCHEDULER_LOCK_SECONDS": 30.0,
     # The largest request body any form may send, in bytes; larger ones are answered 413 unread.
     # (The WXR upload below raises it for that one view.)
     "MAX_CONTENT_LENGTH": 1024 * 1024,

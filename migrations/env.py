@@ -6,8 +6,10 @@ from alembic import context
 from flask import current_app
 
 config = context.config
-# Keep the application's loggers working after Alembic configures logging.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Alembic's own logging setup only where nothing set one up (the app's one-line log, a test's capture):
+# it would replace the root logger's handlers. Either way the application's loggers keep working.
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 target_db = current_app.extensions["migrate"].db

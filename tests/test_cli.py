@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import secrets
 
+import pytest
 from sqlalchemy import select
 
 from blogapp.extensions import db
 from blogapp.models import Comment, Post, User
+from conftest import TEST_REDIS_URL
 from helpers import add_comment
 
 
@@ -96,3 +99,22 @@ def test_seed_demo_refuses_a_blog_with_posts(app, runner):
     with app.app_context():
         assert db.session.query(Post).count() == 5
         assert db.session.query(Comment).count() > 5
+
+
+@pytest.mark.skipif(not TEST_REDIS_URL, reason="the RQ back end needs Redis: set TEST_REDIS_URL")
+@pytest.mark.parametrize("config_overrides", [{"REDIS_URL": TEST_REDIS_URL, "JOBS_BACKEND": "rq",
+                                               "JOBS_QUEUE": f"blogapp-cli-{secrets.token_hex(4)}"}])
+def test_create_post_says_when_the_back_end_refused_its_linkbacks(app, runner, monkeypatch):
+    """Redis answers but the back end refuses the job (a bug, not an outage): jobs.submit records
+    it failed, and the command says so instead of "queued"."""
+    from blogapp import jobs
+
+    def refuse(*args, **kwargs):
+        raise ValueError("no room for it")
+
+    monkeypatch.setattr(jobs.backend(app), "submit", refuse)
+    result = runner.invoke(args=["create-post", "--title", "Refused", "--body", "See [a page](http://127.0.0.1:9/p)."])
+    assert result.exit_code == 1 and "queued for the worker." not in result.output
+    assert result.output.splitlines()[-1] == (
+        "Error: the post's linkbacks could not be queued for the worker (ValueError: no room for it); they wait: "
+        "send them with `flask --app blogapp send-pings refused`")

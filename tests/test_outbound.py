@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from blogapp import jobs
 from blogapp.extensions import db
-from blogapp.models import Comment, CommentStatus, LinkbackAttempt, OutboundLink, Post, utcnow
+from blogapp.models import Comment, CommentStatus, JobRecord, LinkbackAttempt, OutboundLink, Post, utcnow
 from blogapp.posts import remove_post, save_post
 from blogapp import outbound
 from conftest import TEST_REDIS_URL, csrf_token
@@ -246,6 +246,30 @@ def test_a_permanent_failure_is_not_retried(app, ctx, remote):
     assert len(remote.webmentions) == 1
     row = rows_of(post)[page]
     assert (row.state, row.code) == ("failed", 400) and "try later" in row.message
+    job = db.session.scalar(select(JobRecord))
+    assert (job.status, job.attempts, job.last_error) == ("failed", 1, "JobFailed: HTTP 400: try later")
+
+
+def test_a_send_failing_on_every_attempt_is_failed_and_shown_so(app, ctx, remote, admin_client):
+    """Not a job that "succeeded" with the result "failed: ...": the job failed, the row failed,
+    and the editor's table says failed."""
+    page = remote.webmention_page("/wm")
+    remote.webmention_answers[:] = [503] * 10
+    post = publish("Down", f"[link]({page})")
+    settle(app)
+    attempts = app.config["JOBS_MAX_ATTEMPTS"]
+    assert len(remote.webmentions) == attempts
+    row = rows_of(post)[page]
+    assert (row.state, row.code, row.attempts, row.message) == ("failed", 503, attempts, "HTTP 503: try later")
+    job = db.session.scalar(select(JobRecord))
+    assert (job.status, job.attempts, job.result) == ("failed", attempts, None)
+    assert job.last_error == "JobFailed: HTTP 503: try later"
+    editor = BeautifulSoup(admin_client.get(f"/admin/posts/{post.id}/edit").get_data(as_text=True), "lxml")
+    shown = editor.select_one(f"#linkbacks #outbound-{row.id}")
+    assert "state-failed" in shown["class"]
+    assert shown.select_one(".state").get_text() == "failed" and shown.select_one(".code").get_text() == "(503)"
+    assert shown.select_one(".message").get_text() == "HTTP 503: try later"
+    assert f"{attempts} attempts" in shown.get_text()
 
 
 # ---------------------------------------------------------------- self-pings

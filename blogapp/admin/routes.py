@@ -12,6 +12,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import outbound
+from ..edge import foreign_hosts
 from ..extensions import db, limiter, login_manager
 from ..models import (
     BlockedDomain,
@@ -157,7 +158,8 @@ def dashboard():
     ).all()
     post_counts = dict(db.session.execute(select(Post.status, func.count(Post.id)).group_by(Post.status)).all())
     recent = db.session.scalars(select(Post).order_by(Post.updated_at.desc()).limit(5)).all()
-    return render_template("admin/dashboard.html", pending=pending, post_counts=post_counts, recent=recent)
+    return render_template("admin/dashboard.html", pending=pending, post_counts=post_counts, recent=recent,
+                           foreign_hosts=foreign_hosts(current_app), site_host=urlsplit(current_app.config["SITE_URL"]).netloc)
 
 
 # ---------------------------------------------------------------- posts

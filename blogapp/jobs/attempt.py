@@ -35,27 +35,34 @@ def current_attempt() -> Attempt | None:
     return getattr(_current, "attempt", None)
 
 
-def run_in_app(app: Flask, record_id: int) -> Retry | None:
+def run_in_app(app: Flask, record_id: int, attempt: int | None = None) -> Retry | None:
     """What a back end calls: ``run_job`` in the app's context, at ``SITE_URL`` (so url_for works)."""
     with app.app_context(), site_request_context(app):
-        return run_job(record_id)
+        return run_job(record_id, attempt=attempt)
 
 
-def run_job(record_id: int) -> Retry | None:
+def run_job(record_id: int, attempt: int | None = None) -> Retry | None:
     """Run one attempt of a job, in an app context. Returns the retry to schedule, if any.
+
+    ``attempt``: the attempt the caller was handed (an RQ job is made for one); the record is
+    claimed only if that is the one it waits for, so a second copy of an RQ job (queued again by a
+    sweep while the first was on its way) never runs a later attempt early.
 
     The task's own database writes are committed together with the outcome.
     """
     leases = current.leases()
     owner = leases.new_owner()
+    waiting = [JobRecord.id == record_id, JobRecord.status.in_(PENDING)]
+    if attempt is not None:
+        waiting.append(JobRecord.attempts == attempt - 1)
     claimed = db.session.execute(
         update(JobRecord)
-        .where(JobRecord.id == record_id, JobRecord.status.in_(PENDING))
+        .where(*waiting)
         .values(status=JobStatus.RUNNING.value, attempts=JobRecord.attempts + 1, next_attempt_at=None,
                 updated_at=utcnow(), lease_owner=owner, lease_expires_at=leases.expiry())
     ).rowcount
     db.session.commit()
-    if not claimed:  # finished, running elsewhere, or deleted
+    if not claimed:  # finished, running elsewhere, past this attempt, or deleted
         log.debug("job %s is not waiting to run; skipped", record_id)
         return None
     leases.hold(owner)

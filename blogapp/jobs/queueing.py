@@ -27,8 +27,8 @@ def enqueue(name: str, *args, key: str | None = None, delay: float = 0.0, **kwar
     Commits the current session first, so the job sees what the caller wrote. Arguments must
     be JSON-serialisable. With ``key``, an unfinished job with the same key is returned instead
     of a new one (``key`` is never passed to the task). ``delay`` seconds from now the job is
-    due (``key`` and ``delay`` are never passed to the task). If the back end refuses the job
-    (Redis down), the record is returned failed.
+    due (``key`` and ``delay`` are never passed to the task). With Redis away the record is
+    returned queued: it goes to Redis when Redis is back (see ``submit``).
     """
     current.backend()  # no app wired for jobs: fail before committing anything
     db.session.commit()
@@ -79,13 +79,15 @@ def prepare(name: str, *args, key: str | None = None, delay: float = 0.0, run_he
 
 
 def submit(record: JobRecord) -> None:
-    """Hand a committed, queued record to the back end; if it refuses (Redis down), the record fails."""
+    """Hand a committed, queued record to the back end. With Redis away the record stays queued and
+    the back end hands it over when Redis is back (``RQBackend.submit``); any other refusal (a bug,
+    not an outage) fails it."""
     delay = max(0.0, (record.next_attempt_at - utcnow()).total_seconds()) if record.next_attempt_at else 0.0
     record_id, name = record.id, record.name
     try:
         current.backend().submit(record_id, attempt=1, delay=delay, lane=lane_of(name))
     except Exception as exc:
-        log.exception("job %s (%s) could not be queued", record_id, name)
+        log.error("job %s (%s) could not be queued: %s", record_id, name, describe(exc))
         record = db.session.get(JobRecord, record_id)
         record.status = JobStatus.FAILED.value
         record.last_error = f"could not be queued: {describe(exc)}"

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import ACTIVE_JOB_STATUSES, JobRecord, JobStatus, utcnow
-from .tasks import MAIN, Postpone, lane_of
+from .tasks import MAIN, JobFailed, Postpone, lane_of
 
 log = logging.getLogger(__name__)
 
@@ -84,5 +84,8 @@ def record_failure(record_id: int, owner: str, exc: BaseException, *, transient:
     record.finished_at = utcnow()
     attempts, name = record.attempts, record.name
     db.session.commit()
-    log.error("job %s (%s) failed after %s attempt(s)", record_id, name, attempts, exc_info=exc)
+    if isinstance(exc, JobFailed):  # an outcome the task recorded, not a bug: no traceback
+        log.warning("job %s (%s) failed after %s attempt(s): %s", record_id, name, attempts, exc)
+    else:
+        log.error("job %s (%s) failed after %s attempt(s)", record_id, name, attempts, exc_info=exc)
     return None

@@ -1,8 +1,9 @@
 """The RQ back end (``JOBS_BACKEND = "rq"``): each attempt is an RQ job on Redis calling
-``run_rq_job(record_id)``, run by ``flask worker`` (``AppWorker``: RQ's SimpleWorker in the app's
-context, with RQ's scheduler for delayed retries); the linkbacks lane is a second queue, served
-only when the main one is empty. A sweeper in every process with this back end also queues again
-the waiting jobs Redis does not hold (``take_up_lost``)."""
+``run_rq_job(record_id, attempt=n)``, run by ``flask worker`` (``rq_worker``: RQ's SimpleWorker in
+the app's context, its scheduler a thread, through Redis outages); the linkbacks lane is a second
+queue, served only when the main one is empty. A sweeper in every process with this back end
+hands Redis the waiting jobs it does not hold (``take_up_waiting``): those Redis refused while it
+was away, and any other overdue one."""
 from __future__ import annotations
 
 import logging
@@ -16,19 +17,22 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import or_, select
 
 from ..extensions import db
-from ..models import JobRecord, JobStatus, utcnow
+from ..models import JobRecord, utcnow
 from . import current
 from .attempt import run_in_app
 from .pacing import pace_wait
-from .records import ACTIVE, PENDING, describe
+from .records import ACTIVE, PENDING
+from .redis_outage import RedisOutage, redis_place
 from .sweep import Sweeper
 from .tasks import LINKBACKS, MAIN, lane_of
 
 log = logging.getLogger(__name__)
+LOST_IDS_SHOWN = 20  # record ids named in the one line about jobs found lost
+LIVE_RQ_STATES = ("queued", "scheduled", "deferred", "started")  # an RQ job in these will run, or runs
 
 
 class RQBackend:
-    """Each attempt is an RQ job calling ``run_rq_job(record_id)``; ``flask worker`` runs them.
+    """Each attempt is an RQ job calling ``run_rq_job(record_id, attempt=n)``; ``flask worker`` runs them.
 
     The linkbacks lane is a second queue (``<JOBS_QUEUE>-linkbacks``), which the worker serves
     only when the main one is empty."""
@@ -38,15 +42,27 @@ class RQBackend:
     def __init__(self, app: Flask):
         try:
             from redis import Redis
+            from redis.backoff import NoBackoff
+            from redis.exceptions import ConnectionError as RedisConnectionError
+            from redis.retry import Retry
             from rq import Queue
         except ImportError as exc:
             raise RuntimeError(f"the rq job back end needs redis and rq: pip install 'blogapp[redis]' ({exc})") from exc
         self.app = app
-        self.connection = Redis.from_url(app.config["REDIS_URL"])
+        self.where = redis_place(app.config["REDIS_URL"])
+        # Request threads queue jobs through this connection: a Redis away or hung costs them about
+        # this long, once (then the outage is known and they skip Redis until the sweeper finds it
+        # back), where redis-py's default (no timeout) waits for ever on a hung one. One immediate
+        # retry on a connection error: a pooled connection that a restarted Redis closed.
+        self.redis_timeout = float(app.config.get("JOBS_REDIS_TIMEOUT", 1.0))
+        self.connection = Redis.from_url(
+            app.config["REDIS_URL"], socket_connect_timeout=self.redis_timeout, socket_timeout=self.redis_timeout,
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)))
         self.queue = Queue(app.config["JOBS_QUEUE"], connection=self.connection)
         self.queues = {MAIN: self.queue,
                        LINKBACKS: Queue(f"{app.config['JOBS_QUEUE']}-{LINKBACKS}", connection=self.connection)}
-        self._sweeper = Sweeper(app, also=self.take_up_lost)
+        self.outage = RedisOutage(self.where)
+        self._sweeper = Sweeper(app, also=self.take_up_waiting)
 
     def start(self) -> None:
         self._sweeper.start()
@@ -54,33 +70,68 @@ class RQBackend:
     def job_id(self, record_id: int, attempt: int, lane: str = MAIN) -> str:
         return f"{re.sub(r'[^A-Za-z0-9_-]', '_', self.queues[lane].name)}-{record_id}-{attempt}"
 
-    def take_up_lost(self) -> list[int]:
-        """Queue again the waiting jobs that Redis does not hold: a process died between recording a
-        job and queueing it, Redis refused it, or Redis lost its data. Only jobs overdue by two
-        sweeps are looked at, and one whose RQ job exists is left alone (a busy worker is not a
-        lost job). Returns their ids."""
-        from rq.job import Job
+    def take_up_waiting(self) -> list[int]:
+        """The sweeper's part on RQ: hand Redis the jobs that wait for it (``take_up_lost``), or,
+        while it is away, find out whether it is back. Returns the ids of the jobs handed over.
 
+        The outage is said once when it begins (here, or wherever a call to Redis failed) and once
+        when it ends, with the number of waiting jobs handed over then."""
+        from redis.exceptions import RedisError
+
+        waiting = self.outage.take_waiting()
+        try:
+            if self.outage.away:
+                self.connection.ping()
+            handed = self.take_up_lost(waiting)
+        except BaseException as exc:
+            self.outage.wait_again(waiting)  # a submit that went through is not repeated: its RQ job exists
+            if not isinstance(exc, RedisError):
+                raise
+            self.outage.began(exc)
+            return []
+        self.outage.ended(len(handed))
+        return handed
+
+    def take_up_lost(self, waiting: set[int] = frozenset()) -> list[int]:
+        """Queue again the waiting jobs that Redis does not hold: ``waiting`` (ids this process
+        could not queue, Redis being away) and any job overdue by two sweeps (a process died
+        between recording a job and queueing it, or Redis lost its data). A job whose RQ job
+        exists is left alone (a busy worker is not a lost job). Returns the ids queued; raises
+        Redis's error if it is away."""
         grace = 2 * float(self.app.config["JOBS_SWEEP_SECONDS"])
+        overdue = or_(JobRecord.next_attempt_at.is_(None),
+                      JobRecord.next_attempt_at <= utcnow() - timedelta(seconds=grace))
         with self.app.app_context():
-            overdue = db.session.execute(
+            rows = db.session.execute(
                 select(JobRecord.id, JobRecord.attempts, JobRecord.name, JobRecord.next_attempt_at).where(
-                    JobRecord.status.in_(PENDING),
-                    or_(JobRecord.next_attempt_at.is_(None),
-                        JobRecord.next_attempt_at <= utcnow() - timedelta(seconds=grace)))
+                    JobRecord.status.in_(PENDING), or_(overdue, JobRecord.id.in_(waiting)) if waiting else overdue)
             ).all()
-        lost = []
-        for record_id, attempts, name, due in overdue:
+        queued, lost = [], []
+        for record_id, attempts, name, due in rows:
             lane, attempt = lane_of(name), attempts + 1
             candidates = [self.job_id(record_id, attempt, lane)]
             if due is not None:
                 candidates.append(self._postponed_id(record_id, attempt, lane, due))
-            if any(Job.exists(job_id, connection=self.connection) for job_id in candidates):
+            if self._held_in_redis(candidates):
                 continue
-            log.warning("job %s (%s) was waiting with nothing in Redis to run it; queued again", record_id, name)
-            self.submit(record_id, attempt, 0.0, lane=lane)
-            lost.append(record_id)
-        return lost
+            delay = max(0.0, (due - utcnow()).total_seconds()) if due is not None else 0.0
+            self._enqueue(record_id, attempt, delay, lane=lane)  # Redis's error, if any, goes to the caller
+            queued.append(record_id)
+            if record_id not in waiting:
+                lost.append(record_id)
+        if lost:  # not a line per job: after Redis lost its data, they may be many
+            shown = ", ".join(map(str, lost[:LOST_IDS_SHOWN])) + (", ..." if len(lost) > LOST_IDS_SHOWN else "")
+            log.warning("%d job(s) were waiting with nothing in Redis to run them; queued again: %s", len(lost), shown)
+        return queued
+
+    def _held_in_redis(self, job_ids: list[str]) -> bool:
+        """Whether one of these RQ jobs is still to run, or runs now (a busy worker is not a lost
+        job). One left failed or finished does not count (its id is used again); one a worker left
+        started when Redis went away counts until RQ's cleanup of abandoned jobs fails it."""
+        from rq.job import Job
+
+        return any(job is not None and job.get_status(refresh=False) in LIVE_RQ_STATES
+                   for job in Job.fetch_many(job_ids, connection=self.connection))
 
     def _postponed_id(self, record_id: int, attempt: int, lane: str, due: datetime) -> str:
         # The attempt's own id is taken by the RQ job that postponed itself, still running as it
@@ -88,9 +139,26 @@ class RQBackend:
         return f"{self.job_id(record_id, attempt, lane)}-at{int(due.replace(tzinfo=UTC).timestamp())}"
 
     def submit(self, record_id: int, attempt: int, delay: float = 0.0, fresh: bool = False, lane: str = MAIN,
-               due: datetime | None = None) -> None:
-        """``fresh``: the attempt's number is already taken by the RQ job running now (a task that
+               due: datetime | None = None) -> bool:
+        """Queue an attempt in Redis. False if Redis is away: the record waits in the database as it
+        is (queued or retrying) and this process's sweeper hands it over when Redis is back (any
+        process's, two sweeps after it is due, should this one end first).
+
+        ``fresh``: the attempt's number is already taken by the RQ job running now (a task that
         postponed itself), so this one gets an id of its own, from its record's ``due`` time."""
+        from redis.exceptions import RedisError
+
+        if not self.outage.away:  # while it is away, no thread waits on it
+            try:
+                self._enqueue(record_id, attempt, delay, fresh=fresh, lane=lane, due=due)
+                return True
+            except RedisError as exc:
+                self.outage.began(exc)
+        self.outage.wait(record_id)
+        return False
+
+    def _enqueue(self, record_id: int, attempt: int, delay: float = 0.0, fresh: bool = False, lane: str = MAIN,
+                 due: datetime | None = None) -> None:
         queue = self.queues[lane]
         if fresh:
             job_id = self._postponed_id(record_id, attempt, lane, due or utcnow() + timedelta(seconds=delay))
@@ -98,6 +166,7 @@ class RQBackend:
             job_id = self.job_id(record_id, attempt, lane)
         options = {
             "args": (record_id,),
+            "kwargs": {"attempt": attempt},  # an RQ job of an attempt made already claims nothing
             "job_id": job_id,
             "description": f"blogapp job {record_id}, attempt {attempt}",
             "result_ttl": 0,  # the outcome is in the JobRecord
@@ -110,9 +179,16 @@ class RQBackend:
             queue.enqueue_at(when, run_rq_job, **options)
 
     def worker(self, name: str | None = None):
-        """An RQ worker for this app's queues, the main one first (see ``AppWorker``)."""
-        return _app_worker_class()([self.queues[MAIN], self.queues[LINKBACKS]], connection=self.connection,
-                                   name=name, app=self.app)
+        """An RQ worker for this app's queues, the main one first (see ``rq_worker.AppWorker``)."""
+        from .rq_worker import app_worker
+
+        return app_worker(self, name)
+
+    def work(self, name: str | None = None, burst: bool = False) -> None:
+        """``flask worker``: work until stopped, through Redis outages (see ``rq_worker.work``)."""
+        from .rq_worker import work
+
+        work(self, name=name, burst=burst)
 
     def wait_idle(self, timeout: float) -> bool:
         """Poll the database: the jobs run in another process."""
@@ -134,8 +210,10 @@ class RQBackend:
 RQ_PACE_MAX = 60.0  # seconds an RQ worker waits for a paced lane before running the job anyway
 
 
-def run_rq_job(record_id: int) -> str:
-    """What RQ runs: one attempt of a job in the worker's app, and the retry scheduled if due."""
+def run_rq_job(record_id: int, attempt: int | None = None) -> str:
+    """What RQ runs: one attempt of a job in the worker's app, and the retry scheduled if due.
+    ``attempt``: the number this RQ job was queued for (None from before it was passed): if the
+    record has moved on (a copy of an RQ job run already), it claims nothing."""
     app = current_app._get_current_object() if has_app_context() else _default_app()
     rq_backend = current.backend(app)
     if not isinstance(rq_backend, RQBackend):
@@ -144,19 +222,12 @@ def run_rq_job(record_id: int) -> str:
         name = db.session.scalar(select(JobRecord.name).where(JobRecord.id == record_id))
     if name is not None and (wait := pace_wait(app, lane_of(name))) > 0:
         time.sleep(min(wait, RQ_PACE_MAX))  # longer: the task postpones itself
-    retry = run_in_app(app, record_id)
+    retry = run_in_app(app, record_id, attempt)
     if retry is None:
         return "done"
-    try:
-        rq_backend.submit(record_id, retry.attempt, retry.delay, fresh=retry.postponed, lane=retry.lane, due=retry.due)
-    except Exception as exc:
-        with app.app_context():
-            record = db.session.get(JobRecord, record_id)
-            record.status = JobStatus.FAILED.value
-            record.last_error = f"the retry could not be scheduled: {describe(exc)}"
-            record.finished_at = utcnow()
-            db.session.commit()
-        raise
+    if not rq_backend.submit(record_id, retry.attempt, retry.delay, fresh=retry.postponed, lane=retry.lane,
+                             due=retry.due):
+        return f"retry {retry.attempt} waits for Redis"
     return f"retry {retry.attempt} in {retry.delay:.2f}s"
 
 
@@ -173,29 +244,3 @@ def _default_app() -> Flask:
 
             _default = create_app()
         return _default
-
-
-_worker_class = None
-
-
-def _app_worker_class():
-    """``AppWorker``: RQ's SimpleWorker running every job inside the app's context.
-
-    Jobs run in the worker process itself (no fork per job), so the app and its connection
-    pool are built once and never shared across a fork.
-    """
-    global _worker_class
-    if _worker_class is None:
-        from rq import SimpleWorker
-
-        class AppWorker(SimpleWorker):
-            def __init__(self, *args, app: Flask, **kwargs):
-                super().__init__(*args, **kwargs)
-                self.app = app
-
-            def execute_job(self, job, queue):
-                with self.app.app_context():
-                    return super().execute_job(job, queue)
-
-        _worker_class = AppWorker
-    return _worker_class

@@ -67,10 +67,8 @@ def sweep(app: Flask) -> list[int]:
                 log.warning("job %s (%s): the process running it stopped; it runs again", record_id, name)
                 revived.append((record_id, attempts + 1, lane_of(name)))
     for record_id, attempt, lane in revived:
-        try:
-            current.backend(app).submit(record_id, attempt, 0.0, lane=lane)
-        except Exception:  # Redis away: the record waits, retrying, for a later sweep's pass over waiting jobs
-            log.exception("job %s could not be queued again", record_id)
+        # Redis away: the record waits, retrying, and goes to Redis when it is back (RQBackend.submit).
+        current.backend(app).submit(record_id, attempt, 0.0, lane=lane)
     return [record_id for record_id, _, _ in revived]
 
 

@@ -1,5 +1,6 @@
 """The task registry (``@task``, lanes, ``on_give_up`` hooks) and what a task may raise to say how
-it ended: ``Postpone`` (not now), ``TransientJobError`` (try again later), anything else (failed).
+it ended: ``Postpone`` (not now), ``TransientJobError`` (try again later), ``JobFailed`` (failed, as
+the task recorded it), anything else (failed).
 No database, no Flask."""
 from __future__ import annotations
 
@@ -66,6 +67,11 @@ class TransientJobError(Exception):
     def __init__(self, message: str = "", *, status: int | None = None):
         super().__init__(message or (f"HTTP {status}" if status is not None else "transient failure"))
         self.status = status
+
+
+class JobFailed(Exception):
+    """Raised by a task that failed and has recorded so itself (its writes are committed): the job
+    fails at once, without a retry, with this message as its error."""
 
 
 def is_transient(exc: BaseException) -> bool:

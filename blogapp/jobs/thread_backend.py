@@ -54,14 +54,17 @@ class ThreadBackend:
             self._thread.start()
 
     def submit(self, record_id: int, attempt: int, delay: float = 0.0, fresh: bool = False, lane: str = MAIN,
-               due: datetime | None = None) -> None:
+               due: datetime | None = None) -> bool:
+        """Queue an attempt in this process's heap; False once shut down (the record stays waiting
+        in the database, for a later process)."""
         with self._cv:
             if self._stopping:
                 log.warning("job %s stays queued: the job thread is shut down", record_id)
-                return
+                return False
             heapq.heappush(self._heaps[lane], (time.monotonic() + delay, next(self._seq), record_id))
             self._start_locked()
             self._cv.notify_all()
+            return True
 
     def _take_up_left_over(self) -> None:
         """Queue the jobs an earlier process left waiting; the claim keeps them from running twice."""

@@ -227,8 +227,30 @@ class FetchPolicy:
 
     @classmethod
     def from_settings(cls, *, allowlist=(), allowed_ports=(80, 443, 8080), **kw) -> FetchPolicy:
-        networks = tuple(ipaddress.ip_network(str(cidr), strict=False) for cidr in allowlist or ())
-        return cls(allowlist=networks, allowed_ports=tuple(int(p) for p in allowed_ports), **kw)
+        return cls(allowlist=parse_allowlist(allowlist), allowed_ports=tuple(int(p) for p in allowed_ports), **kw)
+
+
+def parse_allowlist(value) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The networks of an allowlist as an operator writes it: a list of CIDRs, or one text of
+    them separated by commas or spaces (``"127.0.0.2/32, 10.1.0.0/16"``; an environment variable
+    that is not JSON arrives as text). Raises ``ValueError`` naming the entry it cannot read: an
+    allowlist read wrongly would open or close the guard silently."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    elif not isinstance(value, (list, tuple, set, frozenset)):
+        raise ValueError(f"{value!r} is not a CIDR or a list of them")
+    networks = []
+    for entry in value:
+        if not isinstance(entry, str):
+            raise ValueError(f"{entry!r} is not a CIDR")
+        for cidr in entry.replace(",", " ").split():
+            try:
+                networks.append(ipaddress.ip_network(cidr, strict=False))
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IP network in CIDR form") from None
+    return tuple(networks)
 
 
 class GuardedFetcher:

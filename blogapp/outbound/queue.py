@@ -6,7 +6,7 @@ from sqlalchemy import select
 from .. import jobs
 from ..extensions import db
 from ..models import OutboundLink, OutboundState, Post, utcnow
-from .sending import send_now
+from .sending import send_now, state_after
 
 TASK = "linkback.send"
 
@@ -46,10 +46,17 @@ def send_job(row_id: int, generation: int) -> str:
     if row is None or row.generation != generation or row.state != OutboundState.PENDING:
         return "nothing to do: the row changed since this job was queued"
     attempt = jobs.current_attempt()
-    outcome = send_now(row, final=attempt is None or attempt.last)
-    if outcome is not None and outcome.transient and row.state == OutboundState.PENDING:
+    final = attempt is None or attempt.last
+    outcome = send_now(row, final=final)
+    if outcome is None:
+        return row.state
+    # The row is recorded and committed (or deleted, its post gone): its state, from the outcome.
+    state = state_after(outcome, final=final)
+    if state == OutboundState.PENDING:
         raise jobs.TransientJobError(outcome.message, status=outcome.code if outcome.code and outcome.code >= 400 else None)
-    return row.state if outcome is None else f"{outcome.outcome}: {outcome.message}"
+    if state == OutboundState.FAILED:  # refused, or failing on every attempt: the job failed too
+        raise jobs.JobFailed(outcome.message)
+    return f"{outcome.outcome}: {outcome.message}"
 
 
 def pending_rows(post: Post | None = None) -> list[OutboundLink]:

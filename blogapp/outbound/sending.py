@@ -52,17 +52,28 @@ def _record(row: OutboundLink, outcome: SendResult, *, final: bool) -> None:
     row.protocol, row.endpoint, row.code = outcome.protocol, outcome.endpoint, outcome.code
     db.session.add(LinkbackAttempt(link_id=row.id, at=now, protocol=outcome.protocol, endpoint=outcome.endpoint,
                                    outcome=outcome.outcome, code=outcome.code, message=outcome.message))
-    if outcome.ok:
-        row.state, row.message = OutboundState.SENT.value, outcome.message
+    state = state_after(outcome, final=final)
+    row.state = state.value
+    if state == OutboundState.SENT:
+        row.message = outcome.message
         row.sent_protocol, row.succeeded_at = outcome.protocol, now
         if not row.linked:
             row.sent_protocol = None  # the receiver was told the link is gone: nothing more to say
-    elif outcome.transient and not final:
+    elif state == OutboundState.PENDING:
         row.message = f"{outcome.message} (will be tried again)"
     else:
-        row.state = {FAILED: OutboundState.FAILED, SKIPPED: OutboundState.SKIPPED}.get(
-            outcome.outcome, OutboundState.NO_ENDPOINT).value
         row.message = outcome.message
+
+
+def state_after(outcome: SendResult, *, final: bool) -> OutboundState:
+    """A row's state after an attempt with this outcome; ``final``: no retry follows a transient
+    failure (pending: it is tried again)."""
+    if outcome.ok:
+        return OutboundState.SENT
+    if outcome.transient and not final:
+        return OutboundState.PENDING
+    return {FAILED: OutboundState.FAILED, SKIPPED: OutboundState.SKIPPED}.get(outcome.outcome,
+                                                                            OutboundState.NO_ENDPOINT)
 
 
 def _excerpt(html: str) -> str:
