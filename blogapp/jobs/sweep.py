@@ -14,6 +14,7 @@ from sqlalchemy import and_, or_, select, update
 
 from ..extensions import db
 from ..models import JobRecord, JobStatus, utcnow
+from ..outages import database_unreachable, one_line
 from ..templating import site_request_context
 from . import current
 from .tasks import GIVE_UP, lane_of
@@ -108,8 +109,10 @@ class Sweeper:
             sweep(self.app)
             if self.also is not None:
                 self.also()
-        except Exception:
-            log.warning("sweeping for the jobs of stopped processes failed", exc_info=True)
+        except Exception as exc:
+            # The database away: one line a round (a traceback for anything else).
+            log.warning("sweeping for the jobs of stopped processes failed: %s", one_line(exc),
+                        exc_info=not database_unreachable(exc))
 
     def _loop(self) -> None:
         if self.at_start:

@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 
 from ..extensions import db
 from ..models import JobRecord, utcnow
+from ..outages import database_unreachable, one_line
 from .attempt import run_in_app
 from .pacing import pace_wait
 from .records import PENDING
@@ -88,8 +89,11 @@ class ThreadBackend:
                     waiting = waiting.where(or_(JobRecord.next_attempt_at.is_(None),
                                                 JobRecord.next_attempt_at <= now - timedelta(seconds=grace)))
                 rows = db.session.execute(waiting).all()
-        except Exception:
-            log.exception("could not look for waiting jobs")
+        except Exception as exc:
+            if database_unreachable(exc):  # said in one line: the next sweep asks again
+                log.warning("jobs: could not look for waiting jobs (%s)", one_line(exc))
+            else:
+                log.exception("could not look for waiting jobs")
             return
         now, mono = utcnow(), time.monotonic()
         with self._cv:
@@ -119,7 +123,10 @@ class ThreadBackend:
         return None, min(dues) if dues else None
 
     def _work(self) -> None:
-        sweep(self.app)  # a dead process's running jobs first: they go into the heap
+        try:
+            sweep(self.app)  # a dead process's running jobs first: they go into the heap
+        except Exception as exc:  # the database away at start: the sweeper's rounds take it up later
+            log.warning("jobs: the first sweep failed (%s); the periodic sweep will try again", one_line(exc))
         self._take_up_left_over()
         self._sweeper.start()
         while True:
