@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 REMIND_SECONDS = 60.0  # while an outage lasts, its warning is repeated this often, not per request
 
@@ -73,9 +73,12 @@ def one_line(error: BaseException) -> str:
 
 def database_unreachable(error: BaseException) -> bool:
     """Whether a database error says the database cannot be reached (or is too busy to answer),
-    as opposed to a mistake in what was asked."""
+    as opposed to a mistake in what was asked. SQLAlchemy's wrapped errors and a driver's own
+    (PEP 249 names them alike: a raw connection's errors come unwrapped) are both understood."""
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
+    driver_error = error.orig if isinstance(error, DBAPIError) else error
+    kinds = {kind.__name__ for kind in type(driver_error).__mro__} | {kind.__name__ for kind in type(error).__mro__}
     # SQLite says "no such table" with the same class: a database never set up, not one gone away.
-    return isinstance(error, (OperationalError, InterfaceError)) and not any(
-        mistake in str(error.orig) for mistake in ("no such table", "no such column", "syntax error"))
+    return bool(kinds & {"OperationalError", "InterfaceError"}) and not any(
+        mistake in str(driver_error) for mistake in ("no such table", "no such column", "syntax error"))

@@ -8,6 +8,7 @@ import threading
 import time
 import weakref
 
+from ..outages import Outage, database_unreachable
 from .versions import CHANNEL, Versions, changed_since_sql, parse_rows
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class VersionListener:
         self._starting = threading.Lock()
         self._publishing = threading.Lock()
         self._changes_here = 0  # commits in this process that bumped a version
+        self._outage = Outage("the page versions' listener connection", log)
 
     def changed_here(self) -> None:
         """This process committed a change: stop trusting the versions until the thread has read newer ones.
@@ -89,11 +91,16 @@ class VersionListener:
                 with connection.cursor() as cursor:
                     cursor.execute(f"LISTEN {CHANNEL}")  # before the first read: no change slips between
                 self.backend_pid = connection.info.backend_pid
+                self._outage.up()
+                delay = 0.5
                 self._listen(connection)
-            except Exception:  # the server restarted, the network hiccuped: readers ask the database meanwhile
+            except Exception as exc:  # the server restarted, the network hiccuped: readers ask the database meanwhile
                 self._read_at = 0.0
                 if not self._stopped.is_set():
-                    log.warning("content version listener failed; retrying in %.1f s", delay, exc_info=True)
+                    if database_unreachable(exc):  # one line an outage, not a traceback a retry
+                        self._outage.down(exc, "pages ask the database for versions meanwhile")
+                    else:
+                        log.warning("content version listener failed; retrying in %.1f s", delay, exc_info=True)
                     self._stopped.wait(delay)
                     delay = min(delay * 2, 30.0)
             finally:
