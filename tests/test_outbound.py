@@ -17,6 +17,7 @@ from bs4 import BeautifulSoup
 from sqlalchemy import select
 
 from blogapp import jobs
+from blogapp import edge
 from blogapp.extensions import db
 from blogapp.models import Comment, CommentStatus, JobRecord, LinkbackAttempt, OutboundLink, Post, utcnow
 from blogapp.posts import remove_post, save_post
@@ -285,6 +286,7 @@ def test_a_link_to_our_own_post_becomes_an_approved_pingback_without_http(app, c
     assert ping.author_name == f"The later post | {app.config['SITE_TITLE']}"
     assert ping.source_url == SITE + post_url_path(source)
     assert "As I wrote in the earlier post, it matters." in ping.content
+    assert edge.foreign_hosts(app) == []  # our page was asked for on our own host, not "localhost"
     page = BeautifulSoup(client.get(post_url_path(target)).get_data(as_text=True), "lxml")
     assert page.select_one("li.pingback .linkback-line").get_text(" ", strip=True).startswith(
         f"Pingback: The later post | {app.config['SITE_TITLE']}")

@@ -1,6 +1,8 @@
 """A link from one of our posts to another: the pingback recorded there directly, no HTTP."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import current_app
 from sqlalchemy import delete, select
 
@@ -27,7 +29,8 @@ def self_ping(row: OutboundLink, post: Post) -> SendResult:
                                                      "(only posts take pingbacks).")
         return SendResult(FAILED, SELF, code=exc.code, message=f"Fault {exc.code}: {exc.message}")
     wanted = site.local_path(row.target_url)
-    page = current_app.test_client().get(post_path(post))  # our own page, rendered in-process: no HTTP
+    # Our own page, rendered in-process (no HTTP), asked for on our own host as a reader would.
+    page = current_app.test_client().get(post_path(post), headers={"Host": urlsplit(current_app.config["SITE_URL"]).netloc})
     try:
         reading = read_page(page.get_data(), "utf-8", row.source_url, lambda url: site.local_path(url) == wanted)
     except LinkbackError as exc:
