@@ -77,6 +77,10 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
+    # Flask-Limiter's Limiter is one object for every app in the process (tests make many): a new
+    # app starts with its own storage taken as alive, not on the fallback an earlier app's Redis
+    # outage left it on (with that app's counts).
+    limiter._storage_dead = False
     login_manager.init_app(app)
 
     from . import admin, backup, blog, cli, edge, endpoints, errors, health, jobs, logs, pagecache, templating
