@@ -76,10 +76,13 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
+    # Flask-Limiter's Limiter is one object for every app in the process (tests make many): each
+    # app's default and application-wide limits are its own settings' (ours are all settings),
+    # not those an earlier app set, and it starts with its own storage taken as alive, not on the
+    # fallback an earlier app's Redis outage left it on.
+    limiter.limit_manager.set_default_limits([])
+    limiter.limit_manager.set_application_limits([])
     limiter.init_app(app)
-    # Flask-Limiter's Limiter is one object for every app in the process (tests make many): a new
-    # app starts with its own storage taken as alive, not on the fallback an earlier app's Redis
-    # outage left it on (with that app's counts).
     limiter._storage_dead = False
     login_manager.init_app(app)
 
