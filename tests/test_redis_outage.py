@@ -185,6 +185,36 @@ def test_jobs_made_while_redis_is_down_stay_queued_and_go_to_redis_when_it_is_ba
     assert lines_of(caplog, "queued again") == []  # not taken for lost jobs: they were known to wait
 
 
+def test_an_outage_found_during_a_sweep_is_not_said_over_by_that_sweep(app, ctx, redis_server, queue_name, token,
+                                                                       caplog, monkeypatch):
+    """The interleaving that once said "back after 0 s" while Redis was down: a sweep begins while
+    Redis is up (so it does not ping), and a request finds Redis away before the sweep ends. That
+    sweep never asked Redis, so the outage stands: the job waits, nothing says Redis is back."""
+    caplog.set_level(logging.INFO, logger="blogapp.jobs")
+    backend = jobs.backend(app)
+    made = []
+    real_take_up_lost = backend.take_up_lost
+
+    def a_request_fails_meanwhile(waiting=frozenset()):
+        if not made:  # the request's real enqueue, against the Redis just stopped
+            redis_server.stop()
+            with app.app_context():
+                made.append(jobs.enqueue("test.noop", f"{token}-during").id)
+        return real_take_up_lost(waiting)
+
+    monkeypatch.setattr(backend, "take_up_lost", a_request_fails_meanwhile)
+    assert backend.take_up_waiting() == []
+    assert backend.outage.away
+    assert len(lines_of(caplog, "cannot be reached")) == 1
+    assert lines_of(caplog, "is back after") == []
+    assert records(app) == [("queued", 0, None)]
+
+    redis_server.start()  # the next sweep asks Redis, finds it, and hands the job over
+    assert backend.take_up_waiting() == made
+    [back] = lines_of(caplog, "is back after")
+    assert back.endswith("1 waiting job(s) handed to it"), back
+
+
 def test_a_redis_that_does_not_answer_costs_a_request_its_timeout_once(app, ctx, redis_server, queue_name, token):
     jobs.start(app)
     redis_server.pause()  # connections are accepted, nothing is answered

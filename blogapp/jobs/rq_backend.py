@@ -79,8 +79,11 @@ class RQBackend:
         from redis.exceptions import RedisError
 
         waiting = self.outage.take_waiting()
+        # Only an outage known before the ping can be said over: one that a request thread found
+        # while this sweep ran is not disproved by a sweep that never asked Redis.
+        was_away = self.outage.away
         try:
-            if self.outage.away:
+            if was_away:
                 self.connection.ping()
             handed = self.take_up_lost(waiting)
         except BaseException as exc:
@@ -89,7 +92,8 @@ class RQBackend:
                 raise
             self.outage.began(exc)
             return []
-        self.outage.ended(len(handed))
+        if was_away:
+            self.outage.ended(len(handed))
         return handed
 
     def take_up_lost(self, waiting: set[int] = frozenset()) -> list[int]:
