@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from blogapp import create_app
+from blogapp import create_app, jobs
 from blogapp.extensions import db
 from conftest import SITE_URL, TEST_DATABASE_URL
 
@@ -43,6 +43,9 @@ class Apps:
     def close(self) -> None:
         built, self.built = self.built, []
         for app in built:
+            # The job thread first: started by the app's first request, it would otherwise take a
+            # new connection after the pool's disposal, left open when the test drops its database.
+            jobs.shutdown(app, timeout=5)
             app.extensions["linkback_receiver"].shutdown()
             with app.app_context():
                 db.session.remove()
