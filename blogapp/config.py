@@ -26,6 +26,13 @@ DEFAULTS: dict[str, object] = {
     "COMMENT_MODERATION": "hold-all",  # hold-all | hold-new | approve
     "COMMENT_THREAD_DEPTH": 5,
     "CLOSE_COMMENTS_AFTER_DAYS": 0,  # 0 = never
+    # WordPress's Discussion rules, for comments and linkbacks (the source URL, title and excerpt):
+    # hold one with this many links or more (0: no limit); hold one that contains any of the
+    # moderation keys (words, names, URLs, emails, IPs; in its content, name, URL, email, IP or user
+    # agent); send one that contains any of the disallowed keys to spam. In the environment, JSON lists.
+    "COMMENT_MAX_LINKS": 2,
+    "COMMENT_MODERATION_KEYS": [],
+    "COMMENT_DISALLOWED_KEYS": [],
     # Flask-Limiter: per client IP. Storage is memory unless REDIS_URL is set.
     "COMMENT_RATE_LIMIT": "5 per minute;30 per hour",
     "LOGIN_RATE_LIMIT": "10 per minute;50 per hour",

@@ -517,6 +517,9 @@ EDITABLE_SETTINGS: dict[str, type] = {
     "COMMENT_THREAD_DEPTH": int,
     "CLOSE_COMMENTS_AFTER_DAYS": int,
     "POSTS_PER_PAGE": int,
+    "COMMENT_MAX_LINKS": int,
+    "COMMENT_MODERATION_KEYS": list,
+    "COMMENT_DISALLOWED_KEYS": list,
 }
 
 

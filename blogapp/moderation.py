@@ -1,6 +1,8 @@
 """Moderation policy and the state changes an admin can make to a comment."""
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, or_, select
@@ -51,6 +53,65 @@ def linkback_status(mode: str, source: str, *, ours: bool) -> CommentStatus:
         ).limit(1)
     )
     return CommentStatus.APPROVED if known else CommentStatus.PENDING
+
+
+# WordPress's link count (check_comment): every "//" that starts an address, with its "http(s):" and
+# an "href=" before it counted once: a linked address shown as its own text counts twice, as there.
+LINK = re.compile(r"(?:href[\t ]*=[\t ]*['\"]?)?(?:https?:)?//", re.IGNORECASE)
+TAG = re.compile(r"<[^>]*>")
+
+
+def count_links(text: str) -> int:
+    return len(LINK.findall(text or ""))
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What the Discussion rules read of a new comment or linkback: WordPress's fields. For a
+    linkback, the author is the source page's title, the URL its address, the content its excerpt,
+    the IP and user agent those of the server that sent it."""
+
+    author: str = ""
+    email: str = ""
+    url: str = ""
+    content: str = ""
+    ip: str = ""
+    user_agent: str = ""
+
+    def fields(self) -> tuple[str, ...]:
+        return (self.author, self.email, self.url, self.content, self.ip, self.user_agent)
+
+
+def matched_key(keys, fields) -> str | None:
+    """The first of ``keys`` (words, names, addresses, IPs; blank ones skipped) found in any of
+    ``fields``, ignoring case, as part of a word too ("press" matches "WordPress"), as WordPress does."""
+    texts = [field.casefold() for field in fields if field]
+    for key in keys or ():
+        needle = str(key).strip().casefold()
+        if needle and any(needle in text for text in texts):
+            return str(key).strip()
+    return None
+
+
+def apply_discussion_rules(status: CommentStatus, settings: dict, submission: Submission) -> CommentStatus:
+    """The Discussion settings' spam rules on a new comment or linkback that its moderation
+    policy gave ``status`` (not for an admin's own, nor our own site's pings).
+
+    A ``COMMENT_DISALLOWED_KEYS`` match (the content also read without its tags) sends it to spam;
+    else a ``COMMENT_MODERATION_KEYS`` match, or ``COMMENT_MAX_LINKS`` links or more (0: no limit),
+    holds one that would have been published.
+    """
+    fields = submission.fields()
+    if matched_key(settings["COMMENT_DISALLOWED_KEYS"], (*fields, TAG.sub("", submission.content))):
+        return CommentStatus.SPAM
+    if status != CommentStatus.APPROVED:
+        return status
+    max_links = int(settings["COMMENT_MAX_LINKS"])
+    if max_links and count_links(submission.content) >= max_links:
+        return CommentStatus.PENDING
+    if matched_key(settings["COMMENT_MODERATION_KEYS"], fields):
+        return CommentStatus.PENDING
+    return status
 
 
 HIDDEN = (CommentStatus.SPAM, CommentStatus.TRASH)

@@ -162,6 +162,24 @@ def _items(value) -> list:
     return [value]
 
 
+def _keys(value) -> list[str]:
+    """Spam keys: a JSON list of text (a key may hold a comma); nothing, an empty list."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise Unreadable("not a JSON list")
+    keys = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise Unreadable(f"{item!r} is not text")
+        if str(item).strip():
+            keys.append(str(item).strip())
+    return keys
+
+
+KEYS = Form('a JSON list of words, names, URLs, emails or IPs, such as ["casino", "203.0.113.7"]', _keys)
+
+
 def url_problem(value, *, base: bool) -> str | None:
     """Why ``value`` is not an absolute http(s) URL, or None. A ``base`` URL (SITE_URL, an alias)
     may have a path below which the site lives, and nothing else: no query, fragment or login."""
@@ -312,6 +330,9 @@ FORMS: dict[str, Form] = {
     "COMMENT_MODERATION": choice("hold-all", "hold-new", "approve"),
     "COMMENT_THREAD_DEPTH": whole(1),
     "CLOSE_COMMENTS_AFTER_DAYS": whole(0),
+    "COMMENT_MAX_LINKS": whole(0),
+    "COMMENT_MODERATION_KEYS": KEYS,
+    "COMMENT_DISALLOWED_KEYS": KEYS,
     "COMMENT_RATE_LIMIT": RATES,
     "LOGIN_RATE_LIMIT": RATES,
     "REDIS_URL": optional(REDIS),

@@ -1212,7 +1212,9 @@ def test_pending_count_is_on_every_admin_page(admin_client, data, reader):
 # ---------------------------------------------------------------- site settings
 
 GOOD_SETTINGS = {"SITE_TITLE": "My Practice", "SITE_DESCRIPTION": "Notes", "POSTS_PER_PAGE": "2",
-                 "COMMENT_MODERATION": "approve", "COMMENT_THREAD_DEPTH": "3", "CLOSE_COMMENTS_AFTER_DAYS": "10"}
+                 "COMMENT_MODERATION": "approve", "COMMENT_THREAD_DEPTH": "3", "CLOSE_COMMENTS_AFTER_DAYS": "10",
+                 "COMMENT_MAX_LINKS": "4", "COMMENT_MODERATION_KEYS": "casino\n203.0.113.7",
+                 "COMMENT_DISALLOWED_KEYS": "spam.example"}
 
 
 def _save_settings(admin_client, **changes):
@@ -1236,7 +1238,9 @@ def test_settings_are_saved_and_shown_again(admin_client, data, reader):
     assert location(response) == "/admin/settings"
     assert data.site_settings() == {"SITE_TITLE": "My Practice", "SITE_DESCRIPTION": "Notes", "POSTS_PER_PAGE": 2,
                                     "COMMENT_MODERATION": "approve", "COMMENT_THREAD_DEPTH": 3,
-                                    "CLOSE_COMMENTS_AFTER_DAYS": 10}
+                                    "CLOSE_COMMENTS_AFTER_DAYS": 10, "COMMENT_MAX_LINKS": 4,
+                                    "COMMENT_MODERATION_KEYS": ["casino", "203.0.113.7"],
+                                    "COMMENT_DISALLOWED_KEYS": ["spam.example"]}
     page = admin_client.get("/admin/settings")
     assert "Settings saved." in text_of(page)
     assert browser_form(page, "form.narrow-form") == {"csrf_token": browser_form(page, "form.narrow-form")["csrf_token"],
@@ -1245,7 +1249,7 @@ def test_settings_are_saved_and_shown_again(admin_client, data, reader):
     # Saving again updates the same rows.
     _save_settings(admin_client, POSTS_PER_PAGE="7")
     assert data.site_settings()["POSTS_PER_PAGE"] == 7
-    assert data.count(SiteSetting) == 6
+    assert data.count(SiteSetting) == 9
 
 
 def test_close_comments_after_days_takes_effect(admin_client, data, reader):

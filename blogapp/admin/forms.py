@@ -41,6 +41,29 @@ class WholeNumberField(IntegerField):
         super().process_formdata(valuelist)
 
 
+class KeysField(TextAreaField):
+    """A list of keys, one per line, as WordPress's Comment Moderation and Disallowed Comment Keys
+    boxes: blank lines dropped, each line's spaces trimmed."""
+
+    MAX_KEY = 500  # characters of one key
+    MAX_TEXT = 20000  # characters of the whole box
+
+    def _value(self):
+        if self.raw_data:  # what was typed, shown again (a NUL aside: the form refuses it)
+            return self.raw_data[0].replace("\x00", "")
+        return "\n".join(self.data or [])
+
+    def process_formdata(self, valuelist):
+        if valuelist:
+            self.data = [line.strip() for line in valuelist[0].splitlines() if line.strip()]
+
+    def pre_validate(self, form):
+        if self.raw_data and len(self.raw_data[0]) > self.MAX_TEXT:
+            raise ValidationError(f"Field cannot be longer than {self.MAX_TEXT} characters.")
+        if any(len(key) > self.MAX_KEY for key in self.data or []):
+            raise ValidationError(f"Each line can be at most {self.MAX_KEY} characters long.")
+
+
 def _term_lengths(model):
     """A validator: each comma-separated name fits in ``model``'s name column."""
     limit = model.name.type.length
@@ -148,6 +171,23 @@ class SettingsForm(RefusesNul, FlaskForm):
     COMMENT_THREAD_DEPTH = WholeNumberField("Thread comments this many levels deep", validators=[NumberRange(1, 10)])
     CLOSE_COMMENTS_AFTER_DAYS = WholeNumberField(
         "Close comments and pings on posts older than this many days", description="0 = never", validators=[NumberRange(0, 100000)]
+    )
+    COMMENT_MAX_LINKS = WholeNumberField(
+        "Hold a comment in the queue if it contains this many links or more",
+        description="Linkbacks too (their excerpt). 0 = no limit.", validators=[NumberRange(0, 1000)]
+    )
+    COMMENT_MODERATION_KEYS = KeysField(
+        "Comment moderation",
+        description="When a comment or linkback contains any of these words in its content, author name, URL, "
+                    "email, IP address or browser's user agent, it is held in the moderation queue. One word or "
+                    "IP address per line. It also matches inside words, so \u201cpress\u201d matches "
+                    "\u201cWordPress\u201d.",
+    )
+    COMMENT_DISALLOWED_KEYS = KeysField(
+        "Disallowed comment keys",
+        description="When a comment or linkback contains any of these words in its content, author name, URL, "
+                    "email, IP address or browser's user agent, it is put in Spam. One word or IP address per "
+                    "line. It also matches inside words.",
     )
 
 

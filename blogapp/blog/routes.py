@@ -15,7 +15,7 @@ from .. import legacy
 from ..extensions import csrf, db, limiter
 from ..linkback.webmention import REACTIONS as WEBMENTION_REACTIONS  # shown compactly, with their labels
 from ..models import Category, Comment, CommentKind, CommentStatus, Page, Post, PostStatus, Tag, Tombstone, utcnow
-from ..moderation import initial_status
+from ..moderation import Submission, apply_discussion_rules, initial_status
 from ..validation import parse_id
 from ..pages import RESERVED_SLUGS
 from ..pagecache import POSTS, SITE, cached_page, depends_on, fragment, post_scope, thread_scope, turns_at
@@ -511,18 +511,24 @@ def post_comment(post_id: int):
         form.parent_id.data = ""
         return render_post_page(_shown(post), form, 400, form_error="The comment you replied to is no longer available; your text is kept below.")
 
+    author_name, author_email = form.author_name.data.strip(), form.author_email.data.strip()
+    author_url, ip, user_agent = (form.author_url.data or "").strip(), request.remote_addr or "", (request.user_agent.string or "")[:255]
+    status = initial_status(settings["COMMENT_MODERATION"], author_email, by_admin=by_admin)
+    if not by_admin:  # as in WordPress, an admin's own comment is not checked
+        status = apply_discussion_rules(status, settings, Submission(
+            author=author_name, email=author_email, url=author_url, content=form.content.data, ip=ip, user_agent=user_agent))
     comment = Comment(
         post=post,
         parent=parent,
         kind=CommentKind.COMMENT.value,
-        author_name=form.author_name.data.strip(),
-        author_email=form.author_email.data.strip(),
-        author_url=(form.author_url.data or "").strip(),
+        author_name=author_name,
+        author_email=author_email,
+        author_url=author_url,
         content=form.content.data,
         content_html=render_comment(form.content.data),
-        status=initial_status(settings["COMMENT_MODERATION"], form.author_email.data.strip(), by_admin=by_admin).value,
-        ip=request.remote_addr or "",
-        user_agent=(request.user_agent.string or "")[:255],
+        status=status.value,
+        ip=ip,
+        user_agent=user_agent,
         user_id=current_user.id if by_admin else None,
         created_at=utcnow(),
     )
@@ -530,6 +536,8 @@ def post_comment(post_id: int):
     db.session.commit()
     if comment.status == CommentStatus.PENDING:
         session["held_comments"] = ([*session.get("held_comments", []), comment.id])[-HELD_IN_SESSION:]
+        flash("Thank you. Your comment is awaiting moderation.", "info")
+    elif comment.status == CommentStatus.SPAM:  # told what a held one is told: a spammer learns nothing
         flash("Thank you. Your comment is awaiting moderation.", "info")
     return redirect(post_path(post) + f"#comment-{comment.id}", 303)
 

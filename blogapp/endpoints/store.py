@@ -25,8 +25,8 @@ from ..linkback.errors import ALREADY_REGISTERED, UPSTREAM_ERROR, LinkbackError
 from ..linkback.receive import Claim, Mention, Target
 from ..linkback.urls import SiteMatcher, source_key
 from ..linkback.verify import NAME_LIMIT, SourceReading
-from ..models import Comment, CommentKind, CommentStatus, JobRecord, LinkbackLog, utcnow
-from ..moderation import linkback_status
+from ..models import Comment, CommentKind, CommentStatus, JobRecord, LinkbackLog, load_site_settings, utcnow
+from ..moderation import Submission, apply_discussion_rules, linkback_status
 from ..templating import site_request_context
 from . import app_context_for, linkback_log, targets
 from .admission import Admission
@@ -63,9 +63,16 @@ class SqlLinkbackStore:
         with app_context_for(self.app):
             return self.targets.resolve(url)
 
-    def _status_for(self, mention: Mention) -> str:
-        return linkback_status(self.app.config["LINKBACK_MODERATION"], mention.source,
-                               ours=self.site.is_ours(mention.source)).value
+    def _status_for(self, mention: Mention, reading: SourceReading) -> str:
+        """A new linkback's status: the linkback policy, then (but for our own site's pings) the
+        Discussion settings' spam rules on what readers would see of it."""
+        ours = self.site.is_ours(mention.source)
+        status = linkback_status(self.app.config["LINKBACK_MODERATION"], mention.source, ours=ours)
+        if not ours:
+            status = apply_discussion_rules(status, load_site_settings(self.app.config), Submission(
+                author=reading.author_name, url=mention.source, content=reading.content, ip=mention.client_ip,
+                user_agent=mention.user_agent))
+        return status.value
 
     @staticmethod
     def _show(comment: Comment, reading: SourceReading, source: str) -> None:
@@ -147,7 +154,7 @@ class SqlLinkbackStore:
             comment = db.session.get(Comment, claim.comment_id)
             if comment is None:
                 raise LinkbackError(UPSTREAM_ERROR, "The linkback was removed while it was being verified.")
-            comment.status = self._status_for(claim.mention)
+            comment.status = self._status_for(claim.mention, reading)
             self._show(comment, reading, claim.mention.source)
             comment.created_at = utcnow()
             self._finish_claim(claim, "accepted", None, f"stored as {comment.status}")
@@ -219,7 +226,7 @@ class SqlLinkbackStore:
                                                               Comment.source_key == key))
             if comment is None:
                 comment = Comment(post_id=target.post_id, kind=CommentKind.WEBMENTION.value, source_key=key,
-                                  status=self._status_for(mention), ip=mention.client_ip, created_at=utcnow())
+                                  status=self._status_for(mention, reading), ip=mention.client_ip, created_at=utcnow())
                 db.session.add(comment)
                 verb = "stored"
             elif comment.kind != CommentKind.WEBMENTION.value:
