@@ -13,12 +13,14 @@ from sqlalchemy import func, inspect, select
 
 from . import outbound
 from .extensions import db
-from .models import Comment, JobRecord, JobStatus, Post, User, utcnow
-from .posts import PostError, save_post
+from .models import Comment, JobRecord, JobStatus, Post, PostStatus, User, utcnow
+from .posts import PostError, save_post, split_terms
 from .service_errors import explain, summary
 from .templating import permalink, site_request_context
 
 OPEN_CLOSED = click.Choice(["open", "closed"])
+# The editor's fields, as edit-post's options name them in its error line.
+EDIT_OPTIONS = {"title": "--title", "body": "--body-file", "categories": "--category", "tags": "--tag"}
 
 
 def migrate_database() -> None:
@@ -130,10 +132,7 @@ def init_app(app: Flask) -> None:
         if (body is None) == (body_file is None):
             raise click.ClickException("give exactly one of --body and --body-file")
         if body_file is not None:
-            try:
-                body = click.get_text_stream("stdin").read() if str(body_file) == "-" else body_file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise click.ClickException(f"cannot read {body_file}: {exc}") from None
+            body = _read_body(body_file)
         try:
             post = save_post(
                 None,
@@ -156,6 +155,106 @@ def init_app(app: Flask) -> None:
         click.echo(permalink(post))
         if not_queued:
             raise click.ClickException(not_queued)
+
+    @command("edit-post")
+    @click.argument("slug")
+    @click.option("--title", help="The new title.")
+    @click.option("--body-file", type=click.Path(path_type=Path),
+                  help="Replace the Markdown with this file's ('-' for standard input).")
+    @click.option("--category", "categories", multiple=True,
+                  help="Replaces the post's categories: repeat for more; a comma separates names, as in the editor.")
+    @click.option("--no-categories", is_flag=True, help="Take the post out of every category.")
+    @click.option("--tag", "tags", multiple=True,
+                  help="Replaces the post's tags: repeat for more; a comma separates names, as in the editor.")
+    @click.option("--no-tags", is_flag=True, help="Remove every tag.")
+    @click.option("--comments", type=OPEN_CLOSED)
+    @click.option("--pings", type=OPEN_CLOSED)
+    @click.option("--draft", is_flag=True, help="Unpublish: the post becomes a draft.")
+    @click.option("--publish", is_flag=True, help="Publish a draft (now, unless it has a date already).")
+    def edit_post(slug, title, body_file, categories, no_categories, tags, no_tags, comments, pings, draft, publish):
+        """Change a post as saving it in the editor does, send its linkbacks again, and print its
+        permalink on the last line. Options not given leave the post as it is."""
+        if draft and publish:
+            raise click.UsageError("give --draft or --publish, not both")
+        if categories and no_categories:
+            raise click.UsageError("give --category or --no-categories, not both")
+        if tags and no_tags:
+            raise click.UsageError("give --tag or --no-tags, not both")
+        post = db.session.scalar(select(Post).where(Post.slug == slug))
+        if post is None:
+            raise click.ClickException(f'no post with the slug "{slug}"')
+        body = _read_body(body_file) if body_file is not None else post.body
+        if draft:
+            status = PostStatus.DRAFT.value
+        elif publish:
+            status = PostStatus.PUBLISHED.value
+        else:
+            status = post.status
+        fields = {
+            "title": post.title if title is None else title,
+            "body": body,
+            # As in the editor's fields: names separated by commas, blanks and repeats dropped.
+            "categories": "" if no_categories else ", ".join(categories) if categories else ", ".join(
+                c.name for c in post.categories),
+            "tags": "" if no_tags else ", ".join(tags) if tags else ", ".join(t.name for t in post.tags),
+            "status": status,
+            "comments_open": post.comments_open if comments is None else comments == "open",
+            "pings_open": post.pings_open if pings is None else pings == "open",
+            "send_linkbacks": post.send_linkbacks,
+        }
+        refused = _editor_refuses(fields)
+        if refused:
+            raise click.ClickException(refused)
+        try:
+            # What the editor's Save does: its fields, the post's date, slug and excerpt kept.
+            post = save_post(
+                post,
+                title=fields["title"],
+                body=fields["body"],
+                categories=split_terms(fields["categories"]),
+                tags=split_terms(fields["tags"]),
+                publish=status == PostStatus.PUBLISHED,
+                private=status == PostStatus.PRIVATE,
+                published_at=post.published_at,
+                comments_open=fields["comments_open"],
+                pings_open=fields["pings_open"],
+            )
+            db.session.commit()
+        except PostError as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from None
+        state = "scheduled" if post.is_scheduled else "published" if post.is_published else post.status
+        click.echo(f"Updated ({state}): {post.title}")
+        not_queued = _send_or_queue(post)
+        click.echo(permalink(post))
+        if not_queued:
+            raise click.ClickException(not_queued)
+
+    def _read_body(body_file: Path) -> str:
+        """A post's Markdown from a UTF-8 file, or standard input for '-'; one line if it cannot be read."""
+        stdin = str(body_file) == "-"
+        source = "standard input" if stdin else body_file
+        try:
+            return sys.stdin.buffer.read().decode("utf-8") if stdin else body_file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise click.ClickException(
+                f"cannot read {source}: it is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {source}: {exc.strerror or exc}") from None
+
+    def _editor_refuses(fields: dict) -> str | None:
+        """The editor's form, given ``fields`` as if typed there: its messages in one line, or None."""
+        from werkzeug.datastructures import MultiDict
+
+        from .admin.forms import PostForm
+
+        typed = MultiDict({name: value for name, value in fields.items() if not isinstance(value, bool)})
+        typed.update({name: "y" for name, value in fields.items() if value is True})  # a ticked box
+        form = PostForm(formdata=typed, meta={"csrf": False})
+        if form.validate():
+            return None
+        return " ".join(f"{EDIT_OPTIONS.get(name, name)}: {message}"
+                         for name, messages in form.errors.items() for message in messages)
 
     @command("send-pings")
     @click.argument("slug", required=False)
