@@ -501,6 +501,16 @@ def test_create_published_post(admin_client, data, reader):
     assert post["status"] == "published"
     assert before - timedelta(seconds=1) <= post["published_at"] <= utcnow()
     assert "Post published." in text_of(admin_client.get(location(response)))
+    # Saved again, published still: WordPress's "Post updated."; as a draft, "Draft saved."
+    edit = location(response)
+    form = post_form(title="Out now", status="published")
+    form["csrf_token"] = csrf_token(admin_client, edit)
+    again = text_of(admin_client.get(location(admin_client.post(edit, data=form))))
+    assert "Post updated." in again and "Post published." not in again
+    form["status"] = "draft"
+    assert "Draft saved." in text_of(admin_client.get(location(admin_client.post(edit, data=form))))
+    form["status"] = "published"
+    assert "Post published." in text_of(admin_client.get(location(admin_client.post(edit, data=form))))
 
     path = data.path(post["id"])
     page = reader.get(path)

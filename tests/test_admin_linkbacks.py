@@ -69,3 +69,45 @@ def test_admin_lists_paginate_keeping_their_filters(app, admin_client, ctx):
     second = BeautifulSoup(admin_client.get(older["href"]).get_data(as_text=True), "lxml")
     assert len(second.select("table.comments-table tbody tr")) == 5
     assert second.select_one("nav.pagination a").get_text().startswith("←") or "Newer" in second.select_one("nav.pagination a").get_text()
+
+
+def _row_block_forms(admin_client, url="/admin/linkbacks") -> dict[str, dict]:
+    """The Block button of each row of the log: {domain: the form's fields}."""
+    page = BeautifulSoup(admin_client.get(url).get_data(as_text=True), "lxml")
+    forms = {}
+    for form in page.select("table.linkback-log form"):
+        assert form["action"] == "/admin/linkbacks/block" and form["method"] == "post"
+        fields = {i["name"]: i.get("value", "") for i in form.select("input[name]")}
+        forms[fields["domain"]] = fields
+    return forms
+
+
+def test_each_row_of_the_log_has_a_block_button(app, admin_client, ctx):
+    post_id, path = make_post(title="Pinged post")
+    for source in ("http://spam.example/a", "http://www.spam.example/b", "http://good.test/c", "http://blog.test/own/"):
+        db.session.add(LinkbackLog(protocol="pingback", source_url=source, source_host=source.split("/")[2],
+                                   target_url="http://blog.test" + path, post_id=post_id, outcome="refused",
+                                   fault_code=17))
+    db.session.commit()
+    forms = _row_block_forms(admin_client, "/admin/linkbacks?outcome=refused")
+    assert set(forms) == {"spam.example", "www.spam.example", "good.test"}  # never our own host
+    answer = admin_client.post("/admin/linkbacks/block", data=forms["spam.example"])
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/admin/linkbacks?outcome=refused")
+    assert db.session.scalars(select(BlockedDomain.domain)).all() == ["spam.example"]
+    # Blocked now, with its subdomains: their rows lose the button; the others keep it.
+    assert set(_row_block_forms(admin_client)) == {"good.test"}
+
+
+def test_our_own_host_cannot_be_blocked(app, admin_client, ctx):
+    app.config["SITE_ALIASES"] = ["https://old-name.example/blog"]
+    token = csrf_token(admin_client, "/admin/linkbacks")
+    for domain in ("blog.test", "test", "old-name.example", "example"):
+        answer = admin_client.post("/admin/linkbacks/block", data={"domain": domain, "csrf_token": token},
+                                   follow_redirects=True)
+        assert answer.status_code == 200
+        message = BeautifulSoup(answer.get_data(as_text=True), "lxml").get_text(" ")
+        assert f"{domain} was not blocked: it is this site's own address" in message, message
+    assert db.session.query(BlockedDomain).count() == 0
+    # A neighbour of ours is not us.
+    admin_client.post("/admin/linkbacks/block", data={"domain": "other.example", "csrf_token": token})
+    assert db.session.scalars(select(BlockedDomain.domain)).all() == ["other.example"]

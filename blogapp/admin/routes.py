@@ -311,6 +311,7 @@ def edit_post(post_id: int | None = None):
         return _post_form_response(form, post, 400)
     if request.form.get("preview"):
         return _post_form_response(form, post)
+    was_published = post is not None and post.is_published
     published_at = _to_utc(form.published_at.data)
     if post is not None and post.published_at is not None and form.published_at.data == _as_typed(post.published_at):
         # The form shows minutes only: a date left as it was keeps its seconds, so the post keeps its place.
@@ -342,7 +343,7 @@ def edit_post(post_id: int | None = None):
     if saved.is_scheduled:
         flash(f"Scheduled for {local_time(saved.published_at):%B %-d, %Y at %H:%M}.", "success")
     elif saved.is_published:
-        flash("Post published.", "success")
+        flash("Post updated." if was_published else "Post published.", "success")  # WordPress's words
     elif saved.status == PostStatus.PRIVATE:
         flash("Private post saved: only logged-in admins can read it.", "success")
     else:
@@ -571,8 +572,29 @@ def linkbacks():
         stmt = stmt.where(LinkbackLog.outcome == outcome)
     pagination = db.paginate(stmt, page=_page(), per_page=50, error_out=False)
     blocked = db.session.scalars(select(BlockedDomain).order_by(BlockedDomain.domain)).all()
-    return render_template("admin/linkbacks.html", pagination=pagination, outcome=outcome, blocked=blocked,
+    names = [b.domain for b in blocked]
+
+    def blockable(host: str) -> bool:
+        """A row's Block button: not for a host blocked already, nor for our own."""
+        host = (host or "").lower()
+        return bool(host) and not any(host == d or host.endswith("." + d) for d in names) \
+            and _our_host_within(host) is None
+
+    return render_template("admin/linkbacks.html", pagination=pagination, outcome=outcome, blocked=blocked, blockable=blockable,
                            block_form=BlockDomainForm())
+
+
+def _our_host_within(domain: str) -> str | None:
+    """Our host (SITE_URL's or an alias's) that blocking ``domain`` would block, or None: a block
+    takes the domain's subdomains too, so blocking "example.com" would block "blog.example.com"."""
+    config = current_app.config
+    for base in [config["SITE_URL"], *config["SITE_ALIASES"]]:
+        host = (urlsplit(base).hostname or "").lower().rstrip(".")
+        hosts = {host, host.removeprefix("www.")} if config["SITE_WWW_EQUIVALENT"] else {host}
+        for name in hosts:
+            if name and (name == domain or name.endswith("." + domain)):
+                return host
+    return None
 
 
 @bp.route("/linkbacks/block", methods=["POST"])
@@ -583,6 +605,11 @@ def block_domain():
             flash(error, "warning")
         if form.csrf_token.errors:
             abort(400)
+        return redirect(_back("admin.linkbacks"))
+    ours = _our_host_within(form.domain.data)
+    if ours is not None:
+        flash(f"{form.domain.data} was not blocked: it is this site's own address ({ours}), and blocking it would "
+              "refuse our own posts' pingbacks to each other.", "warning")
         return redirect(_back("admin.linkbacks"))
     if db.session.scalar(select(BlockedDomain).where(BlockedDomain.domain == form.domain.data)) is None:
         db.session.add(BlockedDomain(domain=form.domain.data))
