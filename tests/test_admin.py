@@ -840,7 +840,7 @@ def test_pending_tab_lists_comments_and_linkbacks(admin_client, data):
     assert ping_row.select_one('a[href="https://other.example/linking-post/"]') is not None
     assert page.select_one(f"tr#c{held} .comment-text em").get_text() == "approve"
     assert [a.get_text(" ", strip=True) for a in page.select("nav.tabs > a")] == [
-        "Pending (3)", "Approved (1)", "Spam (1)", "Trash (0)"]
+        "All (4)", "Pending (3)", "Approved (1)", "Spam (1)", "Trash (0)"]
     # Each pending row offers its actions, each a CSRF-protected form.
     buttons = [b.get_text() for b in page.select(f"tr#c{held} .row-actions button")]
     assert buttons == ["Approve", "Spam", "Trash"]

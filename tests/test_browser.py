@@ -30,7 +30,7 @@ try:
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError as exc:  # pragma: no cover - depends on the machine
     webdriver = None
     SELENIUM_IMPORT_ERROR = exc
@@ -488,6 +488,31 @@ def test_admin_approves_pending_comment(site, auth, ctx):
     assert shown.find_element(By.CSS_SELECTOR, ".comment-content").text == "Please let me in."
     assert not shown.find_elements(By.CSS_SELECTOR, ".comment-awaiting-moderation")
     assert site.css(".comments-title").text == "2 Comments"
+
+
+def test_admin_selects_all_trashes_then_undoes(site, auth, ctx):
+    """The select-all box (a script) and Undo, in a real browser."""
+    post_id, _ = make_post(title="Busy post", body="Body.")
+    held = [add_comment(post_id, f"Held {n}.", name=f"Visitor {n}", status=CommentStatus.PENDING, minutes=-n)
+            for n in range(3)]
+    auth.create()
+    site.login()
+    site.open("/admin/comments")
+    select_all = site.css("thead input.select-all")
+    assert select_all.is_displayed()  # shown by the script (hidden without it)
+    site.click(select_all)
+    assert all(box.is_selected() for box in site.all("tbody input[name=ids]"))
+    site.click(site.all("tbody input[name=ids]")[0])  # one unticked: "all" is no longer true
+    assert not select_all.is_selected()
+    site.click(select_all)
+    Select(site.css("#bulk-action")).select_by_value("trash")
+    site.follow(site.css("#bulk-form button[type=submit]"))
+    site.wait_text("main .notice-success", "3 comments moved to the trash.")
+    assert [fresh(select(Comment.status).where(Comment.id == i)) for i in held] == ["trash"] * 3
+    site.follow(site.css("form.notice-undo button.action-undo"))
+    site.wait_text("main .notice-success", "3 comments restored.")
+    assert [fresh(select(Comment.status).where(Comment.id == i)) for i in held] == ["pending"] * 3
+    assert len(site.all("table.comments-table tbody tr[id]")) == 3
 
 
 # ------------------------------------------------------------------ small screens

@@ -5,9 +5,9 @@ import secrets
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -46,6 +46,9 @@ login_manager.login_message = "Please log in to continue."
 login_manager.login_message_category = "info"
 
 COMMENT_TABS = ["pending", "approved", "spam", "trash"]
+ALL, ALL_STATUSES = "all", ["pending", "approved"]  # WordPress's "All" tab: neither spam nor trash
+SEARCH_LIMIT = 200  # characters of a comment search
+UNDO_LIMIT = 500  # comments one Undo puts back (a bulk action takes a page of them)
 COMMENTS_PER_PAGE = 50
 # Pages past this are empty anyway; the cap keeps LIMIT/OFFSET within what databases accept.
 MAX_PAGE = 1_000_000
@@ -73,7 +76,11 @@ def admin_counts():
     counts = dict(
         db.session.execute(select(Comment.status, func.count(Comment.id)).group_by(Comment.status)).all()
     )
-    return {"status_counts": {tab: counts.get(tab, 0) for tab in COMMENT_TABS}, "action_form": ActionForm()}
+    status_counts = {tab: counts.get(tab, 0) for tab in COMMENT_TABS}
+    status_counts["all"] = status_counts["pending"] + status_counts["approved"]
+    # The comments just trashed or marked spam, for the Undo button beside the notice: shown once.
+    undo = session.pop("undo_comments", None) if request.method == "GET" else None
+    return {"status_counts": status_counts, "action_form": ActionForm(), "undo_comments": undo}
 
 
 def _page() -> int:
@@ -434,22 +441,56 @@ def delete_page(page_id: int):
 @bp.route("/comments")
 def comments():
     status = request.args.get("status", "pending")
-    if status not in COMMENT_TABS:
+    if status not in (ALL, *COMMENT_TABS):
         status = "pending"
     kind = request.args.get("kind", "")
+    search = " ".join((request.args.get("s") or "").replace("\x00", "").split())[:SEARCH_LIMIT]
+    post = None
+    if request.args.get("post"):
+        post_id = parse_id(request.args["post"])
+        post = db.session.get(Post, post_id) if post_id else None
     page = _page()
     stmt = (
         select(Comment)
-        .where(Comment.status == status)
         .options(joinedload(Comment.post), joinedload(Comment.parent))
         .order_by(Comment.created_at.desc(), Comment.id.desc())
     )
+    # WordPress's "All": every comment but spam and trash.
+    stmt = stmt.where(Comment.status.in_(ALL_STATUSES) if status == ALL else Comment.status == status)
     if kind == "linkbacks":
         stmt = stmt.where(Comment.kind != CommentKind.COMMENT.value)
     elif kind == "comments":
         stmt = stmt.where(Comment.kind == CommentKind.COMMENT.value)
+    if post is not None:
+        stmt = stmt.where(Comment.post_id == post.id)
+    if search:
+        pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(*(func.lower(column).like(pattern, escape="\\") for column in (
+            Comment.author_name, Comment.author_email, Comment.author_url, Comment.ip, Comment.content,
+            Comment.source_url))))
     pagination = db.paginate(stmt, page=page, per_page=COMMENTS_PER_PAGE, error_out=False)
-    return render_template("admin/comments.html", pagination=pagination, status=status, kind=kind)
+    return render_template("admin/comments.html", pagination=pagination, status=status, kind=kind, search=search,
+                           post=post)
+
+
+@bp.route("/comments/undo", methods=["POST"])
+def comments_undo():
+    """Undo a trash or spam just done: each of those comments back where it was (if still there)."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    ids = _selected_ids()
+    hidden = [CommentStatus.SPAM.value, CommentStatus.TRASH.value]
+    found = db.session.scalars(select(Comment).where(Comment.id.in_(ids), Comment.status.in_(hidden))).all() if ids else []
+    restored = sum(apply_action(c, "restore") for c in found)
+    db.session.commit()
+    flash(_action_message("restore", restored), "success")
+    return redirect(_back("admin.comments"))
+
+
+def _offer_undo(action: str, ids: list[int]) -> None:
+    """After a trash or spam, the next admin page offers to undo it (WordPress's "Undo")."""
+    if action in ("trash", "spam") and ids:
+        session["undo_comments"] = {"action": action, "ids": ids[:UNDO_LIMIT]}
 
 
 def _back(default_endpoint: str) -> str:
@@ -468,6 +509,7 @@ def comment_action(comment_id: int, action: str):
     if apply_action(comment, action):
         db.session.commit()
         flash(_action_message(action, 1), "success")
+        _offer_undo(action, [comment.id])
     else:
         flash(f"Nothing to do: the comment is already {comment.status}.", "info")
     return redirect(_back("admin.comments"))
@@ -490,9 +532,11 @@ def comments_bulk():
     elif not ids:
         flash("Select at least one comment.", "warning")
     else:
-        changed = sum(apply_action(c, action) for c in db.session.scalars(select(Comment).where(Comment.id.in_(ids))).all())
+        changed = [c.id for c in db.session.scalars(select(Comment).where(Comment.id.in_(ids))).all()
+                   if apply_action(c, action)]
         db.session.commit()
-        flash(_action_message(action, changed), "success")
+        flash(_action_message(action, len(changed)), "success")
+        _offer_undo(action, changed)
     return redirect(_back("admin.comments"))
 
 
