@@ -104,3 +104,23 @@ def test_undo_puts_trashed_and_spammed_comments_back(app, admin_client, ctx):
     admin_client.post(f"/admin/comments/{held}/approve", data={"csrf_token": token})
     assert BeautifulSoup(admin_client.get("/admin/comments").get_data(as_text=True), "lxml").select_one(
         "form.notice-undo") is None
+
+
+def test_the_dashboards_pending_items_can_be_moderated_where_they_are(app, admin_client, ctx):
+    post_id, _ = make_post()
+    first = add_comment(post_id, "first held", status=CommentStatus.PENDING)
+    second = add_comment(post_id, "second held", status=CommentStatus.PENDING, kind=CommentKind.PINGBACK,
+                         source_url="http://spam.example/x")
+    page = BeautifulSoup(admin_client.get("/admin/").get_data(as_text=True), "lxml")
+    item = page.select_one(f"#pending-{first}")
+    assert {b.get_text() for b in item.select("button")} == {"Approve", "Spam"}
+    assert item.select_one("a.action-reply")["href"] == f"/admin/comments/{first}/reply"
+    approve = item.select_one("form:has(button.action-approve)")
+    answer = admin_client.post(approve["action"], data=MultiDict(
+        [(i["name"], i.get("value", "")) for i in approve.select("input[name]")]))
+    assert answer.headers["Location"].endswith("/admin/")  # back on the dashboard
+    spam = page.select_one(f"#pending-{second} form:has(button.action-spam)")
+    admin_client.post(spam["action"], data=MultiDict([(i["name"], i.get("value", "")) for i in spam.select("input[name]")]))
+    assert (status_of(first), status_of(second)) == ("approved", "spam")
+    after = BeautifulSoup(admin_client.get("/admin/").get_data(as_text=True), "lxml")
+    assert after.select(".mini-comment") == [] and "Nothing waits for you." in after.get_text()
