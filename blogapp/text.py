@@ -65,10 +65,33 @@ def render_comment(text: str) -> str:
     )
 
 
+# Elements that stand apart from their neighbours: their text is never run into the next one's
+# ("<li>one</li><li>two</li>" is "one two", not "onetwo").
+_BLOCK_ELEMENTS = (
+    "address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "div", "dl", "dt",
+    "figcaption", "figure", "footer", "h[1-6]", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
+    "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+)
+_BLOCK_TAG = re.compile(r"<(?=/?(?:" + "|".join(_BLOCK_ELEMENTS) + r")\b)", re.IGNORECASE)
+
+
 def html_to_text(html: str) -> str:
-    """The text of an HTML fragment, entities decoded and whitespace collapsed."""
-    text = nh3.clean(html or "", tags=set())
+    """The text of an HTML fragment, entities decoded and whitespace collapsed; block elements
+    (paragraphs, list items, cells, line breaks...) are kept apart by a space."""
+    text = nh3.clean(_BLOCK_TAG.sub(" <", html or ""), tags=set())
     return " ".join(html_module.unescape(text).split())
+
+
+def excerpt(html: str, limit: int) -> str:
+    """The start of an HTML fragment's text (``html_to_text``), at most ``limit`` characters,
+    cut between words and ended with "…" when cut."""
+    text = html_to_text(html)
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if not text[limit - 1].isspace() and " " in cut:
+        cut = cut.rsplit(" ", 1)[0]  # (a word longer than the limit is cut through)
+    return cut.rstrip() + "…"
 
 
 def slugify(value: str, max_length: int = 180) -> str:

@@ -447,7 +447,7 @@ def test_admin_writes_previews_publishes_then_closes_comments(site, auth, ctx):
     site.click(box)
     assert not box.is_selected()
     site.follow(site.css(".post-editor button[name=save]"))
-    site.wait_text("main .notice-success", "Post published.")
+    site.wait_text("main .notice-success", "Post updated.")
     assert not site.css("#comments_open").is_selected()
     assert fresh(select(Post.comments_open).where(Post.id == post_id)) is False
 

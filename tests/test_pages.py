@@ -342,7 +342,7 @@ def test_the_page_rule_shadows_none_of_the_sites_routes(app, client):
     for path in ("/pages/", "/feeds/", "/xmlrpc-2/", "/2024-2/", "/tagged/"):
         assert endpoint_of(adapter, path) == "blog.page", path
     assert client.get("/webmention").status_code == 405  # GET on a POST-only address: not a redirect to a page
-    assert client.get("/robots.txt").status_code == 404  # no slash added to an address with a dot
+    assert client.get("/humans.txt").status_code == 404  # no slash added to an address with a dot
     assert client.get("/old-post.html").status_code == 404
     response = client.get("/about")
     assert response.status_code == 308 and location(response) == "/about/"

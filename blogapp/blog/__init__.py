@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("blog", __name__)
 
-from . import feeds, routes  # noqa: E402,F401  (routes register themselves on bp)
+from . import discovery, feeds, routes  # noqa: E402,F401  (routes register themselves on bp)

@@ -25,12 +25,12 @@ from . import tracking  # noqa: F401  (its session events bump versions in every
 from .listener import VersionListener
 from .middleware import CachedPages
 from .release import release_tag
-from .scopes import POSTS, SITE, post_scope, thread_scope
+from .scopes import ANY_POST, ANY_THREAD, POSTS, SITE, post_scope, thread_scope
 from .store import cache, init_cache
 from .versions import bump
 from .views import cached_page, current_version, depends_on, fragment, turns_at
 
-__all__ = ["POSTS", "SITE", "VersionListener", "bump", "cache", "cached_page", "current_version",
+__all__ = ["ANY_POST", "ANY_THREAD", "POSTS", "SITE", "VersionListener", "bump", "cache", "cached_page", "current_version",
            "depends_on", "fragment", "init_app", "post_scope", "thread_scope", "turns_at"]
 
 

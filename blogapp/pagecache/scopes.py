@@ -10,6 +10,9 @@ parts has moved, so a comment on one post leaves every other post's page cached.
   addresses: the listings' membership, the sidebar, a post's neighbours.
 - ``post:<id>``: one post's own content (its body, excerpt, switches, author...).
 - ``thread:<id>``: one post's approved comments and linkbacks (its thread, its counts).
+- ``any-post``: any post's own content; ``any-thread``: any post's thread. For the pages that
+  show something of every post (the sitemap's dates, the site's comments feed), so that they
+  depend on two parts, not on one per post.
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ from ..models import Category, Comment, CommentStatus, Page, Post, SiteSetting, 
 
 SITE = "site"
 POSTS = "posts"
+ANY_POST = "any-post"
+ANY_THREAD = "any-thread"
 # Every cached page shows the site and the sidebar (the posts): it depends on both.
 EVERY_PAGE = (SITE, POSTS)
 
@@ -43,7 +48,7 @@ def _changed(obj, names) -> bool:
 
 
 def _post(post: Post, *, new: bool, deleted: bool) -> set[str]:
-    touched = {post_scope(post.id)}
+    touched = {post_scope(post.id), ANY_POST}
     if new or deleted or _changed(post, _LISTED):
         touched.add(POSTS)
     return touched
@@ -57,7 +62,7 @@ def _comment(comment: Comment, *, new: bool, deleted: bool) -> set[str]:
         return set()
     moved = state.attrs.post_id.history
     post_ids = {pid for pid in chain(moved.added, moved.unchanged, moved.deleted, [comment.post_id]) if pid is not None}
-    return set(map(thread_scope, post_ids))
+    return {*map(thread_scope, post_ids), ANY_THREAD}
 
 
 def _everything(obj, *, new: bool, deleted: bool) -> set[str]:
