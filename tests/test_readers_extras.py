@@ -168,6 +168,7 @@ def test_post_page_has_opengraph_and_twitter_tags_escaped(app, client, ctx):
     assert tags["og:url"] == SITE + path
     assert tags["og:site_name"] == "A SMART PRACTICE"
     assert tags["og:description"] == "one two A closing line." == tags["twitter:description"]
+    assert tags["description"] == "one two A closing line."  # the page's own description too
     assert tags["twitter:card"] == "summary"
     published = db.session.get(Post, post_id).published_at.replace(tzinfo=UTC, microsecond=0)
     assert datetime.fromisoformat(tags["article:published_time"]) == published

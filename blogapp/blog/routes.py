@@ -20,7 +20,7 @@ from ..validation import parse_id
 from ..pages import RESERVED_SLUGS
 from ..pagecache import POSTS, SITE, cached_page, depends_on, fragment, post_scope, thread_scope, turns_at
 from ..templating import absolute_url, fixed_url, post_path, site_settings, site_zone
-from ..text import render_comment
+from ..text import excerpt, render_comment
 from ..threads import ThreadComment, count_label, public_count, thread_html
 from . import bp
 from .forms import CommentForm, sent_from_this_site
@@ -256,9 +256,9 @@ def _read_post_shown(post_id: int) -> PostShown:
     if post is None:
         raise _NoSuchPost(post_id)
     path = post_path(post)
-    env = current_app.jinja_env
-    # The same filters the page's description ran through when it printed the body itself.
-    description = env.call_filter("truncate", env.call_filter("striptags", post.body_html), [160], {"end": "…"})
+    # The meta description: the start of the text, list items and paragraphs kept apart (as the
+    # OpenGraph one), cut between words.
+    description = excerpt(post.body_html, 160)
     return PostShown(
         id=post.id, title=post.title, status=post.status, published_at=post.published_at,
         created_at=post.created_at, comments_open=post.comments_open, pings_open=post.pings_open,
