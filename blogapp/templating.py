@@ -114,6 +114,15 @@ def init_app(app: Flask) -> None:
         return {"site": site_settings(), "post_path": post_path, "permalink": permalink, "absolute_url": absolute_url,
                 "fixed_url": fixed_url}
 
+    @app.template_global()
+    def pending_comment_count() -> int:
+        """For the admin toolbar on readers' pages (logged-in admins only: those pages are never cached)."""
+        from .models import Comment, CommentStatus
+        from .extensions import db
+        from sqlalchemy import func, select
+
+        return db.session.scalar(select(func.count(Comment.id)).where(Comment.status == CommentStatus.PENDING.value)) or 0
+
     @app.template_filter("localtime")
     def localtime_filter(value: datetime | None, fmt: str = "%B %-d, %Y") -> str:
         local = local_time(value)

@@ -515,6 +515,22 @@ def test_admin_selects_all_trashes_then_undoes(site, auth, ctx):
     assert len(site.all("table.comments-table tbody tr[id]")) == 3
 
 
+def test_admin_toolbar_on_a_post_leads_to_its_editor(site, auth, ctx):
+    post_id, path = make_post(title="Toolbar post", body="Body.")
+    add_comment(post_id, "Wait for me.", status=CommentStatus.PENDING)
+    site.open(path)
+    assert not site.all("nav.admin-toolbar")  # a reader's page
+    auth.create()
+    site.login()
+    site.open(path)
+    bar = site.css("nav.admin-toolbar")
+    assert bar.is_displayed() and bar.location["y"] < 50  # at the top of the page
+    assert site.css("nav.admin-toolbar .pending-count").text == "1"
+    site.follow(site.css("nav.admin-toolbar a.toolbar-edit"))
+    assert site.path == f"/admin/posts/{post_id}/edit"
+    assert site.value("#title") == "Toolbar post"
+
+
 # ------------------------------------------------------------------ small screens
 
 def test_post_page_fits_a_phone(site, ctx, tmp_path):
