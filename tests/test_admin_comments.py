@@ -125,3 +125,22 @@ def test_the_dashboards_pending_items_can_be_moderated_where_they_are(app, admin
     assert (status_of(first), status_of(second)) == ("approved", "spam")
     after = BeautifulSoup(admin_client.get("/admin/").get_data(as_text=True), "lxml")
     assert after.select(".mini-comment") == [] and "Nothing waits for you." in after.get_text()
+
+
+def test_the_editors_linkbacks_part_is_served_alone_for_its_refresh(app, admin_client, ctx):
+    from blogapp.models import OutboundLink
+
+    post_id, _ = make_post(title="Linking post", body="No links.")
+    db.session.add(OutboundLink(post_id=post_id, source_url="http://blog.test/x/", target_url="http://a.example/",
+                                target_hash="a" * 64, linked=True, state="pending"))
+    db.session.commit()
+    answer = admin_client.get(f"/admin/posts/{post_id}/linkbacks")
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
+    part = BeautifulSoup(answer.get_data(as_text=True), "lxml").select_one("section#linkbacks")
+    assert part["data-pending"] == "1" and part["data-refresh"] == f"/admin/posts/{post_id}/linkbacks"
+    assert "http://a.example/" in part.get_text()
+    # The editor's page holds the same part; readers get the login page, not the part.
+    editor = BeautifulSoup(admin_client.get(f"/admin/posts/{post_id}/edit").get_data(as_text=True), "lxml")
+    assert editor.select_one("section#linkbacks")["data-pending"] == "1"
+    assert app.test_client().get(f"/admin/posts/{post_id}/linkbacks").status_code == 302
+    assert admin_client.get("/admin/posts/999999/linkbacks").status_code == 404

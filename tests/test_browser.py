@@ -18,10 +18,10 @@ import socket
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from blogapp.extensions import db
-from blogapp.models import Comment, CommentStatus, Post, save_site_settings
+from blogapp.models import Comment, CommentStatus, OutboundLink, Post, save_site_settings
 from helpers import add_comment, make_post, unavailable
 
 try:
@@ -529,6 +529,27 @@ def test_admin_toolbar_on_a_post_leads_to_its_editor(site, auth, ctx):
     site.follow(site.css("nav.admin-toolbar a.toolbar-edit"))
     assert site.path == f"/admin/posts/{post_id}/edit"
     assert site.value("#title") == "Toolbar post"
+
+
+def test_linkbacks_sent_refresh_themselves_while_one_is_pending(site, auth, ctx):
+    """The editor's table follows a pending send to its end without a reload of the page."""
+    post_id, _ = make_post(title="Linking post", body="A post whose one send is written below.")
+    row = OutboundLink(post_id=post_id, source_url="http://blog.test/x/", target_url="http://127.0.0.1:9/page",
+                       target_hash="f" * 64, linked=True, state="pending", message="Waiting to be sent.")
+    db.session.add(row)
+    db.session.commit()
+    auth.create()
+    site.login()
+    site.open(f"/admin/posts/{post_id}/edit")
+    assert site.css(f"#outbound-{row.id} .state").text == "pending"
+    site.driver.execute_script("window.__samePage = true")
+    db.session.execute(update(OutboundLink).where(OutboundLink.id == row.id).values(
+        state="sent", protocol="webmention", code=202, message="Accepted."))
+    db.session.commit()
+    WebDriverWait(site.driver, WAIT).until(lambda d: d.find_element(
+        By.CSS_SELECTOR, f"#outbound-{row.id} .state").text == "sent")
+    assert site.driver.execute_script("return window.__samePage === true")  # refreshed in place
+    assert site.css("section#linkbacks").get_attribute("data-pending") == "0"  # and it stops asking
 
 
 # ------------------------------------------------------------------ small screens

@@ -5,7 +5,7 @@ import secrets
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -258,15 +258,26 @@ def _post_form_response(form: PostForm, post: Post | None, status: int = 200):
     body_format = _body_format(post)
     _label_body(form, body_format)
     preview = render_post(form.body.data or "", body_format) if request.form.get("preview") else None
-    links = []
-    if post is not None and post.id is not None:
-        links = db.session.scalars(
-            select(OutboundLink).where(OutboundLink.post_id == post.id)
-            .options(selectinload(OutboundLink.attempt_log))
-            .order_by(OutboundLink.linked.desc(), OutboundLink.id)
-        ).all()
+    links = _outbound_links(post) if post is not None and post.id is not None else []
     return render_template("admin/post_edit.html", form=form, post=post, preview=preview, links=links,
                            body_format=body_format), status
+
+
+def _outbound_links(post: Post) -> list[OutboundLink]:
+    return db.session.scalars(
+        select(OutboundLink).where(OutboundLink.post_id == post.id)
+        .options(selectinload(OutboundLink.attempt_log))
+        .order_by(OutboundLink.linked.desc(), OutboundLink.id)
+    ).all()
+
+
+@bp.route("/posts/<int:post_id>/linkbacks")
+def post_linkbacks(post_id: int):
+    """The editor's "Linkbacks sent" part alone, for the page to refresh it while some are pending."""
+    post = db.get_or_404(Post, post_id)
+    response = make_response(render_template("admin/_linkbacks_sent.html", post=post, links=_outbound_links(post)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/posts/<int:post_id>/linkbacks/<int:link_id>/send", methods=["POST"])
