@@ -220,6 +220,7 @@ ADMIN_GET_URLS = [
     "/admin/posts?status=draft",
     "/admin/posts/new",
     "/admin/posts/{post}/edit",
+    "/admin/posts/{post}/linkbacks",
     "/admin/comments",
     "/admin/comments?status=spam&kind=linkbacks",
     "/admin/comments/{comment}/edit",
