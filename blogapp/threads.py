@@ -157,7 +157,7 @@ def render_thread(roots: list[ThreadNode], *, zone: tzinfo, post_url: str, post_
             append(f'    <div class="comment-content e-content">{c.content_html}</div>\n')
             if comments_open and c.status == "approved" and node.depth < max_depth:
                 append(f'    <p class="reply"><a class="comment-reply-link" href="{post_url_e}?replytocom={cid}#respond"'
-                       f' aria-label="Reply to {name}">Reply</a></p>\n')
+                       f' data-reply-to="{cid}" data-author="{name}" aria-label="Reply to {name}">Reply</a></p>\n')
             append('  </article>\n')
         elif kind == "webmention":
             append(f'<li id="comment-{cid}" class="linkback webmention webmention-{esc(c.response_type or "mention")}'

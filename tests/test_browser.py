@@ -275,8 +275,11 @@ def test_comment_form_keeps_input_on_error_then_holds_comment_for_its_author(sit
     # The post page comes back (as the form's answer), the mistake marked next to its field,
     # everything typed kept.
     assert site.path == f"/posts/{post_id}/comments"
+    assert site.fragment == "respond"  # the page opens at the form
     assert site.css("h1.entry-title").text == "Open for comments"
     site.wait_for("#respond .form-error")
+    WebDriverWait(site.driver, WAIT).until(  # the first mistake gets the focus
+        lambda d: d.switch_to.active_element.get_attribute("id") == "author_email")
     email_field = site.css("p.field-author_email")
     assert "has-error" in email_field.get_attribute("class")
     error = email_field.find_element(By.CSS_SELECTOR, ".field-error")
@@ -328,11 +331,23 @@ def test_reply_nests_under_its_parent(site, ctx):
     site.open(path)
 
     assert site.css(".comment-reply-title").text.startswith("Leave a Reply")
-    site.follow(site.css(f"#comment-{parent_id} > .comment-body .comment-reply-link"))
-    assert site.fragment == "respond"
+    # Reply opens the form under the comment, in place (without JavaScript the link reloads the
+    # page with the form set to reply: tests/test_blog.py); Cancel puts it back.
+    site.driver.execute_script("window.__samePage = true")
+    site.click(site.css(f"#comment-{other_id} > .comment-body .comment-reply-link"))
+    assert site.css(f"#comment-{other_id} > #respond")  # right under Bob's comment
+    assert site.css("#parent_id").get_property("value") == str(other_id)
+    assert site.driver.switch_to.active_element.get_attribute("name") == "content"
+    site.click(site.css(".comment-reply-title a"))
+    assert not site.all(f"#comment-{other_id} > #respond") and site.css("#respond")
+    assert site.css(".comment-reply-title").text.startswith("Leave a Reply")
+    assert site.css("#parent_id").get_property("value") == ""
+    site.click(site.css(f"#comment-{parent_id} > .comment-body .comment-reply-link"))
+    assert site.css(f"#comment-{parent_id} > #respond")
     assert site.wait_text(".comment-reply-title", "Reply to Alice Parent")
     assert site.css("#parent_id").get_property("value") == str(parent_id)
     assert site.css(".comment-reply-title a").text == "Cancel reply"
+    assert site.driver.execute_script("return window.__samePage === true")  # no page was loaded
 
     site.type(COMMENT_BOX, "I agree with Alice.")
     site.type("#author_name", "Carol Reply")
@@ -354,6 +369,37 @@ def test_reply_nests_under_its_parent(site, ctx):
     site.driver.delete_all_cookies()
     site.open(path)
     assert site.css(f"#comment-{parent_id} > ol.children > li#comment-{reply_id}")
+
+
+def test_save_my_name_email_and_website_fills_the_next_form(site, ctx):
+    save_site_settings({"COMMENT_MODERATION": "approve"})
+    db.session.commit()
+    first_id, first = make_post(title="First", body="One.")
+    _, second = make_post(title="Second", body="Two.")
+    site.open(first)
+    consent = site.css("#save-commenter")
+    assert consent.is_displayed() and not consent.is_selected()  # opt-in, shown by the script
+    site.type(COMMENT_BOX, "Remember me.")
+    site.type("#author_name", "Dana Keep")
+    site.type("#author_email", "dana@example.org")
+    site.type("#author_url", "https://dana.example/")
+    site.click(consent)
+    site.follow(site.css("form.comment-form button[type=submit]"))
+    cookie = site.driver.get_cookie("comment_author")
+    assert cookie is not None and cookie["sameSite"] == "Lax"
+
+    site.open(second)  # a page from the cache, filled here by the browser
+    assert (site.value("#author_name"), site.value("#author_email"), site.value("#author_url")) == (
+        "Dana Keep", "dana@example.org", "https://dana.example/")
+    assert site.css("#save-commenter").is_selected()
+    # Unticked and sent: forgotten.
+    site.type(COMMENT_BOX, "Forget me.")
+    site.click(site.css("#save-commenter"))
+    site.follow(site.css("form.comment-form button[type=submit]"))
+    assert site.driver.get_cookie("comment_author") is None
+    site.open(first)
+    assert site.value("#author_name") == "" and not site.css("#save-commenter").is_selected()
+    assert fresh(select(func.count(Comment.id))) == 2
 
 
 def test_closed_post_ends_with_comments_closed_and_has_no_form(site, ctx):

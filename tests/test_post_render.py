@@ -35,7 +35,7 @@ OLD_LOOP = """{% for step, node in thread_steps %}
     {% if c.status == "pending" %}<p class="comment-awaiting-moderation">Your comment is awaiting moderation.</p>{% endif %}
     <div class="comment-content e-content">{{ c.content_html|safe }}</div>
     {% if comments_open and c.status == "approved" and node.depth < max_depth %}
-    <p class="reply"><a class="comment-reply-link" href="{{ post_url }}?replytocom={{ c.id }}#respond" aria-label="Reply to {{ c.author_name }}">Reply</a></p>
+    <p class="reply"><a class="comment-reply-link" href="{{ post_url }}?replytocom={{ c.id }}#respond" data-reply-to="{{ c.id }}" data-author="{{ c.author_name }}" aria-label="Reply to {{ c.author_name }}">Reply</a></p>
     {% endif %}
   </article>
   {% if node.children %}
