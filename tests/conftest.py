@@ -356,6 +356,14 @@ class ReusedConnections:
                 connection.rollback()
             connection.autocommit = True
             connection.execute("DISCARD ALL")
+            # The server has no prepared statement now; psycopg forgets its own list on seeing
+            # DISCARD ALL only while that list is not empty, and could later take a statement for
+            # prepared that the server no longer has ("prepared statement _pg3_1 does not exist").
+            # So it is told here, every time (its private cache: this is the tests' pooler only).
+            prepared = getattr(connection, "_prepared", None)
+            if prepared is not None:
+                prepared.clear()
+                prepared._to_flush.clear()  # (no DEALLOCATE ALL to send: the DISCARD did it)
             connection.autocommit, connection.isolation_level = False, None
             connection.read_only = connection.deferrable = None
             while _log_notices in connection._notice_handlers:  # the dialect adds it on each connect
