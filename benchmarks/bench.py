@@ -37,6 +37,7 @@ sys.path.insert(0, str(HERE))
 
 import flood as flood_mod  # noqa: E402
 import hitratio as hitratio_mod  # noqa: E402
+import search as search_mod  # noqa: E402
 import seed as seed_mod  # noqa: E402
 import wxr as wxr_mod  # noqa: E402
 from pages import html_page  # noqa: E402
@@ -746,8 +747,9 @@ def parse_args(argv=None):
     p.add_argument("--skip-floods", action="store_true")
     p.add_argument("--skip-verify", action="store_true")
     p.add_argument("--skip-wxr", action="store_true", help="leave out the WordPress import")
-    p.add_argument("--only", choices=["wxr"], help="run one section alone (wxr: the WordPress import; "
-                                                   "needs neither wrk nor gunicorn)")
+    p.add_argument("--only", choices=["wxr", "search"],
+                   help="run one section alone (wxr: the WordPress import; search: two-word queries at "
+                        "100,000 posts, PostgreSQL only, --posts N for another size; neither needs wrk nor gunicorn)")
     p.add_argument("--wxr-posts", type=int, help="posts of the generated WXR file (default 10,000; quick 1,000)")
     p.add_argument("--wxr-comments", type=int, help="comments of the WXR file (default 200,000; quick 20,000)")
     p.add_argument("--wxr-file", help="import this WXR file instead of generating one")
@@ -764,6 +766,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.only == "wxr":
         return wxr_mod.only(args, Databases, child_env)
+    if args.only == "search":
+        return search_mod.only(args)
     wrk_bin = ensure_wrk()
     if not (BIN / "gunicorn").exists():
         sys.exit(f"gunicorn is not installed in {BIN}: run `make bench` (it installs '.[prod]').")

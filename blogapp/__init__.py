@@ -13,6 +13,7 @@ from werkzeug.routing import IntegerConverter
 from .config import DEFAULTS, load_secret_key
 from .settings_check import read_settings
 from .extensions import csrf, db, limiter, login_manager, migrate
+from . import search
 from .pagecache.store import REDIS_TIMEOUTS
 from .validation import MAX_ID
 
@@ -74,7 +75,8 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True,
+                     include_name=search.not_the_index)
     csrf.init_app(app)
     # Flask-Limiter's Limiter is one object for every app in the process (tests make many): each
     # app's default and application-wide limits are its own settings' (ours are all settings),
@@ -86,7 +88,7 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     limiter._storage_dead = False
     login_manager.init_app(app)
 
-    from . import admin, backup, blog, cli, edge, endpoints, errors, health, jobs, logs, pagecache, templating
+    from . import admin, backup, blog, cli, edge, endpoints, errors, health, jobs, logs, notify, pagecache, templating
 
     jobs.init_app(app)
     pagecache.init_app(app)
@@ -95,6 +97,7 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     app.register_blueprint(blog.bp)
     endpoints.init_app(app)
     app.register_blueprint(admin.bp, url_prefix="/admin")
+    notify.init_app(app)  # mail notifications: their job tasks, the confirmation and unsubscribe pages
     cli.init_app(app)
     health.init_app(app)
     backup.init_app(app)

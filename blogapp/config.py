@@ -106,6 +106,19 @@ DEFAULTS: dict[str, object] = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     # The largest WordPress export (WXR) an admin may upload at /admin/tools/import, in bytes.
     "WXR_UPLOAD_MAX_BYTES": 512 * 1024 * 1024,
+    # Mail (blogapp/notify/), named as Flask-Mail names them; sent by a job, retried while the server is away.
+    "MAIL_SERVER": None,  # the SMTP host; None: no mail is sent (nor queued)
+    "MAIL_PORT": 25,  # 587 is usual with MAIL_USE_TLS, 465 with MAIL_USE_SSL
+    "MAIL_USE_TLS": False,  # STARTTLS after connecting
+    "MAIL_USE_SSL": False,  # TLS from the start (SMTPS)
+    "MAIL_USERNAME": None,  # log in to the server with this and MAIL_PASSWORD; None: no login
+    "MAIL_PASSWORD": None,  # secret: never logged nor shown
+    "MAIL_DEFAULT_SENDER": None,  # From: "Name <address>" or an address; None: the site's title at noreply@ its host
+    # Notifications (Settings): the admin's address (None: the admin is not mailed), and what about:
+    # each comment or linkback held for moderation, each one published. Commenters ask for replies themselves.
+    "NOTIFY_EMAIL": None,
+    "NOTIFY_HELD": True,
+    "NOTIFY_PUBLISHED": False,
 }
 
 SECRET_KEY_FILE = "secret_key"

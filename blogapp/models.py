@@ -23,13 +23,16 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     select,
     text,
     true,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import search
 from .extensions import db
 
 
@@ -144,6 +147,9 @@ class Post(db.Model):
         # Listings filter by status and page newest first by (published_at, id): one index serves
         # the seek of a cursor page (blogapp.blog.listing) and its order, ties included.
         Index("ix_post_status_published_at_id", "status", "published_at", "id"),
+        # Search (blogapp.search): PostgreSQL's tsvector under GIN; on SQLite the column stays empty
+        # (an FTS5 table, made with the table, indexes title and search_text there).
+        Index("ix_post_search_vector", "search_vector", postgresql_using="gin"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -158,6 +164,8 @@ class Post(db.Model):
     status: Mapped[str] = mapped_column(String(16), default=PostStatus.DRAFT.value)
     # For a published post, a time in the future means "scheduled".
     published_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # In the Trash since then (WordPress's Trash; blogapp.posts.trash_post): a draft no one lists.
+    trashed_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     comments_open: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -165,6 +173,12 @@ class Post(db.Model):
     # Tell the pages this post links to (Webmention, pingback, trackback); off: send nothing.
     send_linkbacks: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # What search reads of the body: its text without markup (blogapp.search.searchable_text), kept
+    # by the ORM on every save and, for a Core INSERT that leaves it out, by its default.
+    search_text: Mapped[str] = mapped_column(Text, default=search.search_text_default, server_default="",
+                                             deferred=True)
+    # PostgreSQL: title (A) and search_text (B) as a tsvector, written by a trigger (blogapp.search).
+    search_vector: Mapped[str | None] = mapped_column(TSVECTOR().with_variant(Text(), "sqlite"), deferred=True)
 
     author: Mapped[User | None] = relationship()
     categories: Mapped[list[Category]] = relationship(
@@ -211,6 +225,10 @@ class Post(db.Model):
         return (cls.status == PostStatus.PUBLISHED.value) & (cls.published_at <= utcnow())
 
 
+search.attach_index_ddl(Post.__table__)
+search.attach_model_hooks(Post)
+
+
 class Comment(db.Model):
     __table_args__ = (
         CheckConstraint(_in("kind", CommentKind), name="kind"),
@@ -245,6 +263,8 @@ class Comment(db.Model):
     # Webmentions: reply | like | repost | bookmark | mention, and the author's h-card photo.
     response_type: Mapped[str | None] = mapped_column(String(16))
     author_photo: Mapped[str | None] = mapped_column(String(2000))
+    # The commenter asked to be mailed replies to this comment (blogapp/notify/); an unsubscribe link clears it.
+    notify_replies: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     post: Mapped[Post] = relationship(back_populates="comments")
     parent: Mapped[Comment | None] = relationship(remote_side=[id])
@@ -520,6 +540,9 @@ EDITABLE_SETTINGS: dict[str, type] = {
     "COMMENT_MAX_LINKS": int,
     "COMMENT_MODERATION_KEYS": list,
     "COMMENT_DISALLOWED_KEYS": list,
+    "NOTIFY_EMAIL": str,  # "" or None: nobody
+    "NOTIFY_HELD": bool,
+    "NOTIFY_PUBLISHED": bool,
 }
 
 

@@ -80,6 +80,8 @@ def save_post(
     title = " ".join((title or "").split())
     if not title:
         raise PostError("A post needs a title.")
+    if post is not None and post.trashed_at is not None:
+        raise PostError("This post is in the Trash: restore it first.")
     was_public = post is not None and post.is_published
     before = (post.title, post.body, post.status) if post is not None else None
     # No autoflush: the half-built post must not be written while slugs and terms are looked up.
@@ -127,6 +129,28 @@ def _bury(post: Post) -> None:
     stone = db.session.scalar(select(Tombstone).where(Tombstone.slug == post.slug)) or Tombstone(slug=post.slug)
     stone.title, stone.removed_at = post.title, utcnow()
     db.session.add(stone)
+
+
+def trash_post(post: Post) -> None:
+    """WordPress's Trash: the post leaves readers, listings and feeds (a public one's address
+    answers 410, as a deleted one's) and keeps its comments, to be restored (``restore_post``) or
+    deleted for good (``remove_post``). It becomes a draft that keeps its date, so that restored
+    and published again it is at its old address. The caller commits, then calls
+    ``outbound.dispatch()`` (the pages it had told hear it is gone)."""
+    if post.trashed_at is not None:
+        return
+    was_public = post.is_published
+    post.status = PostStatus.DRAFT.value
+    post.trashed_at = utcnow()
+    if was_public:
+        _bury(post)
+    db.session.flush()
+    outbound.plan_after_save(post, was_public=was_public, changed=False)
+
+
+def restore_post(post: Post) -> None:
+    """Out of the Trash, as a draft (as WordPress does since 5.6: a click republishes nothing)."""
+    post.trashed_at = None
 
 
 def remove_post(post: Post) -> None:

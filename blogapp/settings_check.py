@@ -319,6 +319,35 @@ def _queue_name(value) -> str:
     return value.strip()
 
 
+def _mailbox(value, *, named: bool) -> str:
+    """An address (``named``: or "Name <address>"), on one line."""
+    from email.utils import parseaddr
+
+    if not isinstance(value, str) or not value.strip():
+        raise Unreadable("not an email address")
+    if "\r" in value or "\n" in value:
+        raise Unreadable("it spans lines")
+    name, address = parseaddr(value.strip())
+    if (name and not named) or address.count("@") != 1 or any(c.isspace() for c in address) \
+            or not all(address.split("@")):
+        raise Unreadable("not an email address")
+    return value.strip()
+
+
+MAIL_ADDRESS = Form("an email address such as admin@example.com", lambda value: _mailbox(value, named=False))
+MAILBOX = Form('an email address, or "Name <address>"', lambda value: _mailbox(value, named=True))
+
+
+def _password(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise Unreadable("not text")
+    return str(value)
+
+
+# Shown as *** when it cannot be read (see shown()).
+PASSWORD = Form("text", _password, secret=True)
+
+
 FORMS: dict[str, Form] = {
     "SQLALCHEMY_DATABASE_URI": optional(DATABASE_URL),
     "SITE_URL": SITE,
@@ -378,11 +407,17 @@ FORMS: dict[str, Form] = {
     "JOBS_SCHEDULER_LOCK_SECONDS": number(0, above=True),
     "MAX_CONTENT_LENGTH": whole(1),
     "WXR_UPLOAD_MAX_BYTES": whole(1),
-    # Mail (issue 14 brings it): read when set, whether or not the defaults name it yet.
+    # Mail and notifications (blogapp/notify/).
     "MAIL_SERVER": optional(Form("a host name such as smtp.example.com", _host_name)),
     "MAIL_PORT": optional(whole(1, 65535)),
     "MAIL_USE_TLS": SWITCH,
     "MAIL_USE_SSL": SWITCH,
+    "MAIL_USERNAME": optional(TEXT),
+    "MAIL_PASSWORD": optional(PASSWORD),
+    "MAIL_DEFAULT_SENDER": optional(MAILBOX),
+    "NOTIFY_EMAIL": optional(MAIL_ADDRESS),
+    "NOTIFY_HELD": SWITCH,
+    "NOTIFY_PUBLISHED": SWITCH,
 }
 
 
@@ -392,6 +427,8 @@ def masked(text: str) -> str:
 
 
 def shown(value, secret: bool = False) -> str:
+    if secret and not isinstance(value, str):
+        return "'***'"  # (a password of the wrong type: not shown either)
     text = repr(masked(value) if secret and isinstance(value, str) else value)
     return text if len(text) <= 100 else text[:97] + "..."
 

@@ -770,7 +770,7 @@ def test_bulk_form_on_the_post_list(admin_client, data):
     listing = admin_client.get("/admin/posts")
     form = browser_form(listing, 'form[action="/admin/posts/bulk"]')
     options = [o["value"] for o in soup(listing).select("#bulk-action option")]
-    assert {"open-comments", "close-comments", "open-pings", "close-pings", "delete"} <= set(options)
+    assert {"open-comments", "close-comments", "open-pings", "close-pings", "trash"} <= set(options)
     form.update(action="close-pings", ids=[str(a)])
     assert admin_client.post("/admin/posts/bulk", data=form).status_code == 302
     assert data.post_row(a)["pings_open"] is False and data.post_row(b)["pings_open"] is True
@@ -791,8 +791,12 @@ def test_bulk_delete_posts(admin_client, data):
     c, _ = data.post("C")
     data.comment(a, "on A")
     data.comment(b, "on B")
-    assert _bulk_posts(admin_client, "delete", [a, b]).status_code == 302
-    assert "2 post(s) deleted." in text_of(admin_client.get("/admin/posts"))
+    asked = _bulk_posts(admin_client, "delete", [a, b])  # "Delete permanently" asks first
+    assert asked.status_code == 200 and "Delete permanently?" in text_of(asked)
+    assert data.post_row(a) is not None and data.post_row(b) is not None
+    confirm = browser_form(asked, "form.confirm-delete")
+    assert admin_client.post("/admin/posts/bulk", data=confirm).status_code == 302
+    assert "2 post(s) deleted permanently." in text_of(admin_client.get("/admin/posts"))
     assert data.post_row(a) is None and data.post_row(b) is None and data.post_row(c) is not None
     assert data.count(Comment) == 0
 
@@ -1225,7 +1229,7 @@ def test_pending_count_is_on_every_admin_page(admin_client, data, reader):
 GOOD_SETTINGS = {"SITE_TITLE": "My Practice", "SITE_DESCRIPTION": "Notes", "POSTS_PER_PAGE": "2",
                  "COMMENT_MODERATION": "approve", "COMMENT_THREAD_DEPTH": "3", "CLOSE_COMMENTS_AFTER_DAYS": "10",
                  "COMMENT_MAX_LINKS": "4", "COMMENT_MODERATION_KEYS": "casino\n203.0.113.7",
-                 "COMMENT_DISALLOWED_KEYS": "spam.example"}
+                 "COMMENT_DISALLOWED_KEYS": "spam.example", "NOTIFY_EMAIL": "owner@example.org", "NOTIFY_HELD": "y"}
 
 
 def _save_settings(admin_client, **changes):
@@ -1251,7 +1255,8 @@ def test_settings_are_saved_and_shown_again(admin_client, data, reader):
                                     "COMMENT_MODERATION": "approve", "COMMENT_THREAD_DEPTH": 3,
                                     "CLOSE_COMMENTS_AFTER_DAYS": 10, "COMMENT_MAX_LINKS": 4,
                                     "COMMENT_MODERATION_KEYS": ["casino", "203.0.113.7"],
-                                    "COMMENT_DISALLOWED_KEYS": ["spam.example"]}
+                                    "COMMENT_DISALLOWED_KEYS": ["spam.example"], "NOTIFY_EMAIL": "owner@example.org",
+                                    "NOTIFY_HELD": True, "NOTIFY_PUBLISHED": False}
     page = admin_client.get("/admin/settings")
     assert "Settings saved." in text_of(page)
     assert browser_form(page, "form.narrow-form") == {"csrf_token": browser_form(page, "form.narrow-form")["csrf_token"],
@@ -1260,7 +1265,7 @@ def test_settings_are_saved_and_shown_again(admin_client, data, reader):
     # Saving again updates the same rows.
     _save_settings(admin_client, POSTS_PER_PAGE="7")
     assert data.site_settings()["POSTS_PER_PAGE"] == 7
-    assert data.count(SiteSetting) == 9
+    assert data.count(SiteSetting) == 12
 
 
 def test_close_comments_after_days_takes_effect(admin_client, data, reader):
@@ -1392,10 +1397,10 @@ def test_bulk_ignores_ids_that_are_not_numbers(admin_client, data):
 
 def test_bulk_counts_only_posts_that_exist(admin_client, data):
     post_id, _ = data.post()
-    _bulk_posts(admin_client, "delete", [post_id, 9999])
-    assert "1 post(s) deleted." in text_of(admin_client.get("/admin/posts"))
-    _bulk_posts(admin_client, "delete", [9999])
-    assert "0 post(s) deleted." in text_of(admin_client.get("/admin/posts"))
+    _bulk_posts(admin_client, "trash", [post_id, 9999])
+    assert "1 post(s) moved to the Trash." in text_of(admin_client.get("/admin/posts"))
+    _bulk_posts(admin_client, "trash", [9999])
+    assert "0 post(s) moved to the Trash." in text_of(admin_client.get("/admin/posts"))
 
 
 @pytest.mark.parametrize("field", ["categories", "tags"])

@@ -50,3 +50,29 @@ def test_readers_never_see_it_even_from_the_cache(app, admin_client):
     assert toolbar(admin_client.get(path)) is not None  # the admin's own page
     again = reader.get(path)
     assert again.status_code == 200 and toolbar(again) is None
+
+
+def test_the_comment_form_knows_a_logged_in_admin(app, admin_client):
+    from sqlalchemy import select
+
+    from blogapp.models import Comment, User
+
+    with app.app_context(), site_request_context(app):
+        post_id, path = make_post(title="Shown")
+        name = db.session.scalar(select(User)).name
+    form = BeautifulSoup(admin_client.get(path).get_data(as_text=True), "lxml").select_one("form.comment-form")
+    assert form.select_one("[name=author_name]") is None and form.select_one("[name=author_email]") is None
+    assert f"Logged in as {name}" in form.select_one(".logged-in-as").get_text(" ", strip=True)
+    assert form.select_one("#save-commenter") is None  # nothing to remember
+    fields = {i["name"]: i.get("value", "") for i in form.select("input[name]") if i.get("type") != "checkbox"}
+    answer = admin_client.post(form["action"].split("#")[0], data={**fields, "content": "Thanks, all."},
+                               headers={"Origin": "http://blog.test"})
+    assert answer.status_code == 303
+    with app.app_context():
+        mine = db.session.scalar(select(Comment))
+        assert (mine.author_name, mine.author_email, mine.author_url, mine.status) == (
+            name, "", app.config["SITE_URL"] + "/", "approved")
+        assert mine.user_id is not None
+    # A reader still gets the whole form.
+    reader = BeautifulSoup(app.test_client().get(path).get_data(as_text=True), "lxml")
+    assert reader.select_one("form.comment-form [name=author_email]") is not None

@@ -750,7 +750,7 @@ def test_post_and_page_actions_take_odd_ids(app, admin_client, post, watch, kind
         url, acted = f"/admin/posts/{segment}/linkbacks/send", set()
     else:
         url = "/admin/posts/bulk"
-        pairs += [("action", action), *[("ids", str(post_id) if i is None else i) for i in ids]]
+        pairs += [("action", action), ("confirmed", "yes"), *[("ids", str(post_id) if i is None else i) for i in ids]]
     data = form_body(pairs, style)
     sent = as_read(data)
     if kind == "posts-bulk":

@@ -27,7 +27,8 @@ def test_bulk_delete_leaves_tombstones_too(app, admin_client, ctx):
     first, first_path = make_post(title="One")
     second, second_path = make_post(title="Two")
     token = csrf_token(admin_client, "/admin/posts")
-    admin_client.post("/admin/posts/bulk", data={"csrf_token": token, "action": "delete", "ids": [first, second]})
+    admin_client.post("/admin/posts/bulk", data={"csrf_token": token, "action": "delete", "confirmed": "yes",
+                                                 "ids": [first, second]})
     reader = app.test_client()
     assert reader.get(first_path).status_code == 410 and reader.get(second_path).status_code == 410
 

@@ -189,6 +189,16 @@ class SettingsForm(RefusesNul, FlaskForm):
                     "email, IP address or browser's user agent, it is put in Spam. One word or IP address per "
                     "line. It also matches inside words.",
     )
+    # Notifications (blogapp/notify/): mailed only when MAIL_SERVER is set.
+    NOTIFY_EMAIL = EmailField(
+        "Notification address",
+        description="Where mails about comments and linkbacks go. Empty: none are sent.",
+        validators=[Optional(), Email("That email address does not look right.", check_deliverability=False),
+                    Length(max=254)],
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+    )
+    NOTIFY_HELD = BooleanField("A comment or linkback is held for moderation")
+    NOTIFY_PUBLISHED = BooleanField("A comment or linkback is published")
 
 
 class ActionForm(RefusesNul, FlaskForm):

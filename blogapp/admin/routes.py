@@ -34,7 +34,7 @@ from ..models import (
 )
 from ..moderation import ACTIONS, apply_action, set_status
 from ..pages import PageError, remove_page, save_page
-from ..posts import PostError, remove_post, save_post, split_terms
+from ..posts import PostError, remove_post, restore_post, save_post, split_terms, trash_post
 from ..templating import local_time, site_zone
 from ..text import render_comment, render_post
 from ..validation import parse_id
@@ -163,7 +163,8 @@ def dashboard():
         .order_by(Comment.created_at.desc())
         .limit(5)
     ).all()
-    post_counts = dict(db.session.execute(select(Post.status, func.count(Post.id)).group_by(Post.status)).all())
+    post_counts = dict(db.session.execute(select(Post.status, func.count(Post.id)).where(Post.trashed_at.is_(None))
+                                          .group_by(Post.status)).all())
     recent = db.session.scalars(select(Post).order_by(Post.updated_at.desc()).limit(5)).all()
     return render_template("admin/dashboard.html", pending=pending, post_counts=post_counts, recent=recent,
                            foreign_hosts=foreign_hosts(current_app), site_host=urlsplit(current_app.config["SITE_URL"]).netloc)
@@ -171,6 +172,7 @@ def dashboard():
 
 # ---------------------------------------------------------------- posts
 
+TRASH = "trash"  # the posts list's Trash tab (Post.trashed_at set)
 POST_BULK_ACTIONS = {
     "open-comments": ("comments_open", True),
     "close-comments": ("comments_open", False),
@@ -186,9 +188,14 @@ def posts():
     stmt = select(Post).options(joinedload(Post.author)).order_by(
         Post.published_at.desc().nulls_first(), Post.id.desc()
     )
-    if status in (PostStatus.DRAFT, PostStatus.PUBLISHED, PostStatus.PRIVATE):
-        stmt = stmt.where(Post.status == status)
+    if status == TRASH:
+        stmt = stmt.where(Post.trashed_at.is_not(None))
+    else:
+        stmt = stmt.where(Post.trashed_at.is_(None))
+        if status in (PostStatus.DRAFT, PostStatus.PUBLISHED, PostStatus.PRIVATE):
+            stmt = stmt.where(Post.status == status)
     pagination = db.paginate(stmt, page=page, per_page=30, error_out=False)
+    in_trash = db.session.scalar(select(func.count(Post.id)).where(Post.trashed_at.is_not(None)))
     ids = [p.id for p in pagination.items]
     counts = {}
     if ids:
@@ -200,7 +207,7 @@ def posts():
                 .group_by(Comment.post_id, Comment.status)
             ).all()
         }
-    return render_template("admin/posts.html", pagination=pagination, counts=counts, status=status)
+    return render_template("admin/posts.html", pagination=pagination, counts=counts, status=status, in_trash=in_trash)
 
 
 @bp.route("/posts/bulk", methods=["POST"])
@@ -213,12 +220,22 @@ def posts_bulk():
     if not ids:
         flash("Select at least one post.", "warning")
     elif action == "delete":
-        found = db.session.scalars(select(Post).where(Post.id.in_(ids))).all()
+        found = db.session.scalars(select(Post).where(Post.id.in_(ids)).order_by(Post.id)).all()
+        if request.form.get("confirmed") != "yes":  # "Delete permanently" asks first
+            return render_template("admin/post_delete.html", posts=found, next=_back("admin.posts"))
         for post in found:
             remove_post(post)
         db.session.commit()
         outbound.dispatch()
-        flash(f"{len(found)} post(s) deleted.", "success")
+        flash(f"{len(found)} post(s) deleted permanently.", "success")
+    elif action in ("trash", "restore"):
+        found = db.session.scalars(select(Post).where(Post.id.in_(ids))).all()
+        for post in found:
+            trash_post(post) if action == "trash" else restore_post(post)
+        db.session.commit()
+        outbound.dispatch()
+        flash(f"{len(found)} post(s) moved to the Trash." if action == "trash"
+              else f"{len(found)} post(s) restored as drafts.", "success")
     elif action in POST_BULK_ACTIONS:
         attr, value = POST_BULK_ACTIONS[action]
         found = db.session.scalars(select(Post).where(Post.id.in_(ids))).all()
@@ -309,6 +326,9 @@ def send_linkbacks_again(post_id: int, link_id: int | None = None):
 @bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
 def edit_post(post_id: int | None = None):
     post = db.get_or_404(Post, post_id) if post_id is not None else None  # /posts/0/edit is no post, not a new one
+    if post is not None and post.trashed_at is not None:  # as WordPress: restore it to edit it
+        flash(f"“{post.title}” is in the Trash. Restore it to edit it.", "warning")
+        return redirect(url_for("admin.posts", status=TRASH))
     form = PostForm(obj=None)
     if request.method == "GET" and post is not None:
         form.title.data = post.title
@@ -369,9 +389,35 @@ def edit_post(post_id: int | None = None):
     return redirect(url_for("admin.edit_post", post_id=saved.id))
 
 
-@bp.route("/posts/<int:post_id>/delete", methods=["POST"])
-def delete_post(post_id: int):
+@bp.route("/posts/<int:post_id>/trash", methods=["POST"])
+def trash_one_post(post_id: int):
     post = db.get_or_404(Post, post_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    trash_post(post)
+    db.session.commit()
+    outbound.dispatch()
+    flash(f"“{post.title}” moved to the Trash.", "success")
+    return redirect(url_for("admin.posts"))
+
+
+@bp.route("/posts/<int:post_id>/restore", methods=["POST"])
+def restore_one_post(post_id: int):
+    post = db.get_or_404(Post, post_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    restore_post(post)
+    db.session.commit()
+    flash(f"“{post.title}” restored from the Trash as a draft.", "success")
+    return redirect(url_for("admin.edit_post", post_id=post.id))
+
+
+@bp.route("/posts/<int:post_id>/delete", methods=["GET", "POST"])
+def delete_post(post_id: int):
+    """Delete a post and its comments for good: a GET asks first (the form's POST does it)."""
+    post = db.get_or_404(Post, post_id)
+    if request.method == "GET":
+        return render_template("admin/post_delete.html", posts=[post], next=url_for("admin.posts", status=TRASH))
     if not ActionForm().validate_on_submit():
         abort(400)
     remove_post(post)

@@ -3,7 +3,7 @@ from urllib.parse import urlsplit
 from flask import current_app, request
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import validate_csrf
-from wtforms import EmailField, HiddenField, StringField, TextAreaField, URLField, ValidationError
+from wtforms import BooleanField, EmailField, HiddenField, StringField, TextAreaField, URLField, ValidationError
 from wtforms.validators import URL, DataRequired, Email, Length, Optional
 
 from ..validation import RefusesNul
@@ -68,6 +68,8 @@ class CommentForm(RefusesNul, FlaskForm):
         "Comment",
         validators=[DataRequired("Please write a comment."), Length(max=10000, message="Comments are limited to 10,000 characters.")],
     )
+    # Mail me the replies to this comment once approved (blogapp/notify/); each mail can stop them.
+    notify_replies = BooleanField("Notify me of replies by email")
     parent_id = CappedHiddenField()
     # Honeypot: hidden from people by CSS; bots that fill every field give themselves away.
     homepage = CappedStringField("Leave this field empty", validators=[Length(max=255)])

@@ -6,12 +6,13 @@ from typing import NamedTuple
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user
+from wtforms.validators import Optional
 from markupsafe import Markup
 from sqlalchemy import and_, extract, func, or_, select
 from sqlalchemy.orm import joinedload, load_only, selectinload
 from werkzeug.routing import BaseConverter
 
-from .. import legacy
+from .. import legacy, notify, search
 from ..extensions import csrf, db, limiter
 from ..linkback.webmention import REACTIONS as WEBMENTION_REACTIONS  # shown compactly, with their labels
 from ..models import Category, Comment, CommentKind, CommentStatus, Page, Post, PostStatus, Tag, Tombstone, utcnow
@@ -94,8 +95,19 @@ def _comment_counts(post_ids: list[int]) -> dict[int, int]:
 
 @bp.route("/")
 @bp.route("/page/<int:page>/")
-@cached_page
 def index(page: int = 1):
+    query = request.args.get("s", "")
+    if query.strip():  # WordPress's search address: /?s=words (an empty or blank s: the home page)
+        if "\x00" in query:
+            abort(400)
+        if len(request.query_string) > SEARCH_CACHED_QUERY_STRING:
+            return _search(query, page)  # (its cache key would be cut short, and shared with another's)
+        return _cached_search(query, page)
+    return _home(page)
+
+
+@cached_page
+def _home(page: int):
     if page == 1 and ("p" in request.args or "page_id" in request.args):
         # WordPress's plain links (an imported site's, or our export's guids): to the address here.
         target = legacy.new_address(legacy.by_query(request.args))
@@ -103,6 +115,54 @@ def index(page: int = 1):
             abort(404)
         return redirect(target, 301)
     return _render_list(_listing(), page, heading=None, endpoint="blog.index")
+
+
+# The page cache keys a page by its URL cut at 500 characters: longer search URLs are not kept.
+SEARCH_CACHED_QUERY_STRING = 400
+
+
+class SearchPage(NamedTuple):
+    number: int
+    pages: int
+
+
+def _search(query: str, page: int):
+    """Search results for ``query`` (``/?s=``, ``/page/N/?s=`` or WordPress's ``?s=&paged=N``), best first."""
+    if page == 1 and "paged" in request.args:
+        page = parse_id(request.args["paged"]) or 0
+    if page < 1:
+        abort(404)
+    per_page = int(site_settings()["POSTS_PER_PAGE"])
+    found = search.find(search.terms(query), offset=(page - 1) * per_page, limit=per_page, now=utcnow())
+    pages = max(1, -(-found.total // per_page))
+    if page > pages:
+        abort(404)
+    hits = {hit.post_id: hit for hit in found.hits}
+    by_id = {post.id: post for post in db.session.scalars(
+        select(Post).where(Post.id.in_(hits))
+        .options(joinedload(Post.author), selectinload(Post.categories), selectinload(Post.tags)))}
+    posts = [by_id[post_id] for post_id in hits if post_id in by_id]
+    # Any post's text (search), the post list (posts, every page's), each post shown and its count.
+    depends_on(search.SEARCH_SCOPE, *(scope(p.id) for p in posts for scope in (post_scope, thread_scope)))
+
+    def page_url(n: int) -> str:
+        return url_for("blog.index", page=n, s=query) if n > 1 else url_for("blog.index", s=query)
+
+    return render_template(
+        "blog/list.html",
+        posts=posts,
+        hits=hits,
+        search_query=query,
+        pagination=SearchPage(page, pages),
+        heading=f"Search results for: {query}",
+        comment_counts=_comment_counts([p.id for p in posts]),
+        older_url=page_url(page + 1) if page < pages else None,
+        newer_url=page_url(page - 1) if page > 1 else None,
+        canonical_url=absolute_url(page_url(page)),
+    )
+
+
+_cached_search = cached_page(_search)
 
 
 @bp.route("/category/<slug>/")
@@ -429,12 +489,13 @@ class Neighbour(NamedTuple):
 
 def _comment_fields(form: CommentForm | None) -> Markup:
     """The form's fields as HTML; blank (a reader's first look), the same every time: rendered once."""
-    blank = form is None or (not form.errors and not any(field.data for field in form))
+    as_admin = current_user.is_authenticated  # the form knows them: no name, email or website asked
+    blank = not as_admin and (form is None or (not form.errors and not any(field.data for field in form)))
     if blank and (kept := current_app.extensions.get("blank_comment_fields")) is not None:
         return kept
     if form is None:
         form = CommentForm(formdata=None)  # (blank whatever the request sent)
-    html = Markup(render_template("blog/_comment_fields.html", form=form))
+    html = Markup(render_template("blog/_comment_fields.html", form=form, as_admin=as_admin))
     if blank:
         current_app.extensions["blank_comment_fields"] = html
     return html
@@ -499,6 +560,11 @@ def post_comment(post_id: int):
         # Another site's page, posting with an admin's cookie: never recorded in the admin's name.
         return render_post_page(_shown(post), form, 400, form_error="Your comment was not posted: the form was sent from another "
                                 "site, or your session has expired. Your text is kept below; reload the page and send it again.")
+    if by_admin:  # as WordPress's form for a logged-in user: their name and the site's address, no email
+        form.author_name.data = current_user.name
+        form.author_email.data = ""
+        form.author_email.validators = [Optional()]
+        form.author_url.data = current_app.config["SITE_URL"] + "/"
     if not form.validate():
         return render_post_page(_shown(post), form, 400, form_error="Your comment could not be posted. Please correct the fields marked below.")
 
@@ -532,8 +598,10 @@ def post_comment(post_id: int):
         user_id=current_user.id if by_admin else None,
         created_at=utcnow(),
     )
+    comment.notify_replies = bool(form.notify_replies.data)  # "Notify me of replies"
     db.session.add(comment)
     db.session.commit()
+    notify.comment_received(comment)  # the admin's mail, queued (replies: blogapp/notify/events.py)
     if comment.status == CommentStatus.PENDING:
         session["held_comments"] = ([*session.get("held_comments", []), comment.id])[-HELD_IN_SESSION:]
         flash("Thank you. Your comment is awaiting moderation.", "info")

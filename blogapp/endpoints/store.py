@@ -19,7 +19,7 @@ from flask import Flask
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from .. import jobs
+from .. import jobs, notify
 from ..extensions import db
 from ..linkback.errors import ALREADY_REGISTERED, UPSTREAM_ERROR, LinkbackError
 from ..linkback.receive import Claim, Mention, Target
@@ -159,6 +159,7 @@ class SqlLinkbackStore:
             comment.created_at = utcnow()
             self._finish_claim(claim, "accepted", None, f"stored as {comment.status}")
             db.session.commit()
+            notify.comment_received(comment)  # the admin's mail, queued
             return comment.status
 
     def release(self, claim: Claim, error: LinkbackError) -> None:
@@ -241,6 +242,8 @@ class SqlLinkbackStore:
                                            f"Verified; {verb} as a {comment.response_type} ({comment.status}).",
                                            comment_id=comment.id)
             db.session.commit()
+            if verb == "stored":
+                notify.comment_received(comment)  # the admin's mail, queued
 
     def refuse_webmention(self, log_id: int, error: LinkbackError, *, remove: bool) -> None:
         """The Webmention is refused; with ``remove`` (the source is gone or no longer links), the

@@ -190,7 +190,9 @@ class WxrExporter:
         return out
 
     def _post_item(self, post: Post, terms: list[str], comments: list[Comment]) -> str:
-        if post.status == PostStatus.PUBLISHED and post.is_scheduled:
+        if post.trashed_at is not None:
+            status = "trash"  # WordPress's own word for a post in its Trash
+        elif post.status == PostStatus.PUBLISHED and post.is_scheduled:
             status = "future"
         else:
             status = WP_STATUS.get(PostStatus(post.status), "draft")

@@ -26,6 +26,7 @@ from ..extensions import db
 from ..legacy import legacy_key
 from ..linkback.send import is_bare_home_page, outbound_links
 from ..linkback.urls import source_key
+from ..search import searchable_text
 from ..models import (
     BodyFormat,
     Category,
@@ -510,6 +511,7 @@ class WxrImporter:
             rows.append({
                 "title": _title(item), "slug": slug, "body": body,
                 "body_format": body_format, "body_html": body_html, "status": status.value,
+                "search_text": searchable_text(body_html),  # (COPY on PostgreSQL runs no Python default)
                 "published_at": published_at if status != PostStatus.DRAFT else None,
                 "created_at": created, "updated_at": item.modified_gmt or created,
                 "comments_open": item.comment_status != "closed", "pings_open": item.ping_status != "closed",
@@ -867,8 +869,10 @@ class WxrImporter:
                 continue
             converted = wpcontent.convert_post_content(item.content, self.attachments, item.post_id)
             model = Post if kind == "post" else Page
+            body_html = render_post(converted.html, BodyFormat.HTML.value)
+            searched = {"search_text": searchable_text(body_html)} if model is Post else {}
             db.session.execute(update(model).where(model.id == local_id, model.body_format == BodyFormat.HTML.value)
-                               .values(body=converted.html, body_html=render_post(converted.html, BodyFormat.HTML.value)))
+                               .values(body=converted.html, body_html=body_html, **searched))
         self.galleries.clear()
 
 
