@@ -117,11 +117,12 @@ def init_app(app: Flask) -> None:
     @app.template_global()
     def pending_comment_count() -> int:
         """For the admin toolbar on readers' pages (logged-in admins only: those pages are never cached)."""
-        from .models import Comment, CommentStatus
+        from .models import Comment, CommentStatus, Post
         from .extensions import db
         from sqlalchemy import func, select
 
-        return db.session.scalar(select(func.count(Comment.id)).where(Comment.status == CommentStatus.PENDING.value)) or 0
+        return db.session.scalar(select(func.count(Comment.id)).join(Comment.post).where(
+            Comment.status == CommentStatus.PENDING.value, Post.trashed_at.is_(None))) or 0
 
     @app.template_filter("localtime")
     def localtime_filter(value: datetime | None, fmt: str = "%B %-d, %Y") -> str:

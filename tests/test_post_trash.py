@@ -143,3 +143,28 @@ def test_the_export_says_trash_for_a_trashed_post_as_wordpress_does(app, ctx):
     statuses = {title: status for title, status in re.findall(
         r"<title><!\[CDATA\[(\w+)\]\]></title>.*?<wp:status><!\[CDATA\[(\w+)\]\]></wp:status>", text, re.S)}
     assert statuses == {"Kept": "publish", "Binned": "trash"}
+
+
+def test_a_trashed_posts_comments_wait_with_it(app, admin_client):
+    from blogapp.models import CommentStatus
+
+    with app.app_context(), site_request_context(app):
+        kept_id, _ = make_post(title="Kept")
+        binned_id, _ = make_post(title="Binned")
+        add_comment(kept_id, "on the kept one", status=CommentStatus.PENDING)
+        add_comment(binned_id, "on the binned one", status=CommentStatus.PENDING)
+    token = csrf_token(admin_client, "/admin/posts")
+    admin_client.post(f"/admin/posts/{binned_id}/trash", data={"csrf_token": token})
+
+    def shown(url):
+        return page(admin_client.get(url)).select_one("table.comments-table").get_text(" ")
+
+    assert "on the binned one" not in shown("/admin/comments") and "on the kept one" in shown("/admin/comments")
+    listing = page(admin_client.get("/admin/comments"))
+    assert listing.select_one(".tabs a[aria-current=page]").get_text(" ", strip=True) == "Pending (1)"
+    assert listing.select_one(".admin-nav .pending-count").get_text() == "1"
+    assert "on the binned one" not in page(admin_client.get("/admin/")).get_text()
+    assert "on the binned one" in shown(f"/admin/comments?post={binned_id}")  # asked for: shown
+    restore = page(admin_client.get("/admin/posts?status=trash")).select_one(f"form#restore-{binned_id}")
+    admin_client.post(restore["action"], data=form_data(restore))
+    assert "on the binned one" in shown("/admin/comments")

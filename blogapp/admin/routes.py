@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import outbound
@@ -74,7 +74,8 @@ def require_login():
 @bp.context_processor
 def admin_counts():
     counts = dict(
-        db.session.execute(select(Comment.status, func.count(Comment.id)).group_by(Comment.status)).all()
+        db.session.execute(select(Comment.status, func.count(Comment.id)).join(Comment.post)
+                           .where(Post.trashed_at.is_(None)).group_by(Comment.status)).all()
     )
     status_counts = {tab: counts.get(tab, 0) for tab in COMMENT_TABS}
     status_counts["all"] = status_counts["pending"] + status_counts["approved"]
@@ -158,8 +159,9 @@ def logout():
 def dashboard():
     pending = db.session.scalars(
         select(Comment)
-        .where(Comment.status == CommentStatus.PENDING.value)
-        .options(joinedload(Comment.post))
+        .join(Comment.post)
+        .where(Comment.status == CommentStatus.PENDING.value, Post.trashed_at.is_(None))
+        .options(contains_eager(Comment.post))
         .order_by(Comment.created_at.desc())
         .limit(5)
     ).all()
@@ -509,9 +511,12 @@ def comments():
     page = _page()
     stmt = (
         select(Comment)
-        .options(joinedload(Comment.post), joinedload(Comment.parent))
+        .join(Comment.post)
+        .options(contains_eager(Comment.post), joinedload(Comment.parent))
         .order_by(Comment.created_at.desc(), Comment.id.desc())
     )
+    if post is None:  # a trashed post's comments wait with it (WordPress's "post-trashed"), unless asked for
+        stmt = stmt.where(Post.trashed_at.is_(None))
     # WordPress's "All": every comment but spam and trash.
     stmt = stmt.where(Comment.status.in_(ALL_STATUSES) if status == ALL else Comment.status == status)
     if kind == "linkbacks":
