@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from blogapp.extensions import db
-from blogapp.models import Comment, CommentStatus, OutboundLink, Post, save_site_settings
+from blogapp.models import BlockedDomain, Comment, CommentStatus, LinkbackLog, OutboundLink, Post, save_site_settings
 from helpers import add_comment, make_post, unavailable
 
 try:
@@ -596,6 +596,85 @@ def test_linkbacks_sent_refresh_themselves_while_one_is_pending(site, auth, ctx)
         By.CSS_SELECTOR, f"#outbound-{row.id} .state").text == "sent")
     assert site.driver.execute_script("return window.__samePage === true")  # refreshed in place
     assert site.css("section#linkbacks").get_attribute("data-pending") == "0"  # and it stops asking
+
+
+def test_reader_searches_from_the_sidebar(site, ctx):
+    make_post(title="Orchid care in winter", body="Water the orchid sparingly in winter.")
+    make_post(title="Tax season", body="Nothing about plants here.")
+    site.open("/")
+    site.type("#sidebar-search", "orchid winter")
+    site.follow(site.css(".widget-search button[type=submit]"))
+    assert site.path == "/" and "s=orchid+winter" in site.driver.current_url
+    assert "orchid winter" in site.css("h1").text
+    titles = [t.text for t in site.all("h2.entry-title")]
+    assert titles == ["Orchid care in winter"]
+    assert [m.text for m in site.all("h2.entry-title mark")] == ["Orchid", "winter"]
+    site.type("#sidebar-search", "nothing-matches-this")
+    site.follow(site.css(".widget-search button[type=submit]"))
+    assert not site.all("h2.entry-title") and site.all("main form.search-form")  # said, and the box again
+
+
+def test_admin_trashes_restores_and_deletes_a_post_for_good(site, auth, ctx):
+    post_id, path = make_post(title="Trash me", body="Body.")
+    auth.create()
+    site.login()
+    site.open(f"/admin/posts/{post_id}/edit")
+    site.follow(site.css("form.danger-zone button[type=submit]"))
+    site.wait_text("main .notice-success", "moved to the Trash")
+    site.follow(site.css(".tabs a[href$='status=trash']"))
+    assert [t.text for t in site.all("table.posts-table .row-title")] == ["Trash me"]
+    site.follow(site.css("button.action-restore"))
+    site.wait_text("main .notice-success", "restored from the Trash as a draft")
+    assert site.path == f"/admin/posts/{post_id}/edit"
+    site.follow(site.css("form.danger-zone button[type=submit]"))
+    site.open("/admin/posts?status=trash")
+    site.follow(site.css("a.action-delete"))
+    assert site.css("h1").text == "Delete permanently?"
+    assert fresh(select(func.count(Post.id))) == 1  # asking changed nothing
+    site.follow(site.css("form.confirm-delete button[type=submit]"))
+    site.wait_text("main .notice-success", "Deleted “Trash me”.")
+    assert fresh(select(func.count(Post.id))) == 0
+
+
+def test_admin_sets_discussion_keys_and_moderates_from_the_dashboard(site, auth, ctx):
+    post_id, _ = make_post(title="Busy", body="Body.")
+    held = add_comment(post_id, "Cheap watches here.", name="Spammy", status=CommentStatus.PENDING)
+    auth.create()
+    site.login()
+    site.open("/admin/settings")
+    box = site.css("#COMMENT_DISALLOWED_KEYS")
+    box.clear()
+    box.send_keys("casino\ncheap pills")
+    site.follow(site.css("form.narrow-form button[type=submit]"))
+    site.wait_text("main .notice-success", "Settings saved.")
+    assert site.value("#COMMENT_DISALLOWED_KEYS") == "casino\ncheap pills"
+    site.open("/admin/")
+    item = site.css(f"#pending-{held}")
+    site.follow(item.find_element(By.CSS_SELECTOR, "button.action-spam"))
+    site.wait_text("main .notice-success", "1 comment marked as spam.")
+    assert site.path == "/admin/" and not site.all(f"#pending-{held}")
+    assert fresh(select(Comment.status).where(Comment.id == held)) == "spam"
+
+
+def test_admin_blocks_a_host_from_the_log_and_confirms_a_mailed_approval(site, auth, ctx):
+    post_id, path = make_post(title="Pinged", body="Body.")
+    db.session.add(LinkbackLog(protocol="pingback", source_url="http://spam.example/x", source_host="spam.example",
+                               target_url="http://blog.test" + path, post_id=post_id, outcome="refused", fault_code=17))
+    held = add_comment(post_id, "Please approve me.", name="Pat", status=CommentStatus.PENDING)
+    db.session.commit()
+    auth.create()
+    site.login()
+    site.open("/admin/linkbacks")
+    site.follow(site.css("table.linkback-log form.block-row button"))
+    site.wait_text("main .notice-success", "Linkbacks from spam.example and its subdomains are now refused.")
+    assert not site.all("table.linkback-log form.block-row")  # blocked now: no button
+    assert fresh(select(BlockedDomain.domain)) == "spam.example"
+    # The page an admin's mail links to: it asks, and the button does it.
+    site.open(f"/admin/notify/comments/{held}/approve")
+    assert site.css("h1").text == "Approve this comment?"
+    assert fresh(select(Comment.status).where(Comment.id == held)) == "pending"  # opening it changed nothing
+    site.follow(site.css("form.notify-confirm button[type=submit]"))
+    assert fresh(select(Comment.status).where(Comment.id == held)) == "approved"
 
 
 # ------------------------------------------------------------------ small screens
