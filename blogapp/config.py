@@ -30,6 +30,9 @@ DEFAULTS: dict[str, object] = {
     # hold one with this many links or more (0: no limit); hold one that contains any of the
     # moderation keys (words, names, URLs, emails, IPs; in its content, name, URL, email, IP or user
     # agent); send one that contains any of the disallowed keys to spam. In the environment, JSON lists.
+    # Days a post stays in the Trash before it is deleted for good, as WordPress's EMPTY_TRASH_DAYS
+    # (checked hourly by every process's job sweeper); 0: never.
+    "EMPTY_TRASH_DAYS": 30,
     "COMMENT_MAX_LINKS": 2,
     "COMMENT_MODERATION_KEYS": [],
     "COMMENT_DISALLOWED_KEYS": [],

@@ -1,9 +1,10 @@
 """Creating and changing posts, shared by the admin pages, the CLI and the demo seed."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import outbound
 from .extensions import db
@@ -151,6 +152,29 @@ def trash_post(post: Post) -> None:
 def restore_post(post: Post) -> None:
     """Out of the Trash, as a draft (as WordPress does since 5.6: a click republishes nothing)."""
     post.trashed_at = None
+
+
+def empty_trash(days: int) -> int:
+    """Delete for good the posts in the Trash for more than ``days`` days (0: none), as WordPress
+    does; each in its own commit, so that one another process deleted at the same moment costs
+    only itself. Returns how many this call deleted."""
+    if days <= 0:
+        return 0
+    cutoff = utcnow() - timedelta(days=days)
+    deleted = 0
+    for post_id in db.session.scalars(select(Post.id).where(Post.trashed_at < cutoff).order_by(Post.id)).all():
+        post = db.session.get(Post, post_id)
+        if post is None:
+            continue
+        try:
+            remove_post(post)
+            db.session.commit()
+            deleted += 1
+        except SQLAlchemyError:
+            db.session.rollback()
+    if deleted:
+        outbound.dispatch()
+    return deleted
 
 
 def remove_post(post: Post) -> None:

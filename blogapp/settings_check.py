@@ -359,6 +359,7 @@ FORMS: dict[str, Form] = {
     "COMMENT_MODERATION": choice("hold-all", "hold-new", "approve"),
     "COMMENT_THREAD_DEPTH": whole(1),
     "CLOSE_COMMENTS_AFTER_DAYS": whole(0),
+    "EMPTY_TRASH_DAYS": whole(0),
     "COMMENT_MAX_LINKS": whole(0),
     "COMMENT_MODERATION_KEYS": KEYS,
     "COMMENT_DISALLOWED_KEYS": KEYS,

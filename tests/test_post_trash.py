@@ -168,3 +168,47 @@ def test_a_trashed_posts_comments_wait_with_it(app, admin_client):
     restore = page(admin_client.get("/admin/posts?status=trash")).select_one(f"form#restore-{binned_id}")
     admin_client.post(restore["action"], data=form_data(restore))
     assert "on the binned one" in shown("/admin/comments")
+
+
+@pytest.mark.parametrize("config_overrides", [{"EMPTY_TRASH_DAYS": 30}])
+def test_the_trash_empties_itself_after_its_days(app, ctx, config_overrides, caplog):
+    from datetime import timedelta
+
+    from blogapp.jobs import Sweeper
+    from blogapp.models import utcnow
+    from blogapp.posts import trash_post
+
+    old_id, old_path = make_post(title="Long gone")
+    recent_id, _ = make_post(title="Just binned")
+    kept_id, _ = make_post(title="Not binned")
+    add_comment(old_id, "goes with it")
+    for post_id in (old_id, recent_id):
+        trash_post(db.session.get(Post, post_id))
+    db.session.commit()
+    db.session.get(Post, old_id).trashed_at = utcnow() - timedelta(days=31)
+    db.session.get(Post, recent_id).trashed_at = utcnow() - timedelta(days=29)
+    db.session.commit()
+
+    caplog.set_level("INFO", logger="blogapp.jobs")
+    sweeper = Sweeper(app, at_start=False)
+    sweeper.once()  # what every process's sweeper does, hourly
+    db.session.expire_all()
+    assert db.session.get(Post, old_id) is None and db.session.scalar(select(func.count(Comment.id))) == 0
+    assert db.session.get(Post, recent_id) is not None and db.session.get(Post, kept_id) is not None
+    assert "emptied the Trash: 1 post(s)" in caplog.text
+    assert app.test_client().get(old_path).status_code == 410  # it was public: still "gone"
+    # Within the hour, this process does not look again; and 0 days means never.
+    db.session.get(Post, recent_id).trashed_at = utcnow() - timedelta(days=40)
+    db.session.commit()
+    sweeper.once()
+    db.session.expire_all()
+    assert db.session.get(Post, recent_id) is not None
+    app.config["EMPTY_TRASH_DAYS"] = 0
+    fresh_sweeper = Sweeper(app, at_start=False)
+    fresh_sweeper.once()
+    db.session.expire_all()
+    assert db.session.get(Post, recent_id) is not None
+    app.config["EMPTY_TRASH_DAYS"] = 30
+    Sweeper(app, at_start=False).once()
+    db.session.expire_all()
+    assert db.session.get(Post, recent_id) is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -113,6 +114,28 @@ class Sweeper:
             # The database away: one line a round (a traceback for anything else).
             log.warning("sweeping for the jobs of stopped processes failed: %s", one_line(exc),
                         exc_info=not database_unreachable(exc))
+            return
+        try:
+            self._housekeeping()
+        except Exception as exc:
+            log.warning("emptying the Trash failed: %s", one_line(exc), exc_info=not database_unreachable(exc))
+
+    HOUSEKEEPING_EVERY = 3600.0  # seconds between two emptyings of the Trash by this process
+    _housekept_at: float | None = None
+
+    def _housekeeping(self) -> None:
+        """What WordPress's daily cron does that we do too: empty the Trash of old posts (hourly)."""
+        now = time.monotonic()
+        if self._housekept_at is not None and now - self._housekept_at < self.HOUSEKEEPING_EVERY:
+            return
+        self._housekept_at = now
+        from ..posts import empty_trash
+
+        with self.app.app_context(), site_request_context(self.app):
+            deleted = empty_trash(int(self.app.config["EMPTY_TRASH_DAYS"]))
+        if deleted:
+            log.info("emptied the Trash: %d post(s) older than %s days deleted for good", deleted,
+                     self.app.config["EMPTY_TRASH_DAYS"])
 
     def _loop(self) -> None:
         if self.at_start:
