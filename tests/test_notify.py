@@ -465,3 +465,37 @@ def test_the_settings_page_saves_the_notification_choices(app, ctx, admin_client
     db.session.expire_all()
     saved = load_site_settings(app.config)
     assert (saved["NOTIFY_EMAIL"], saved["NOTIFY_HELD"], saved["NOTIFY_PUBLISHED"]) == ("me@example.org", False, True)
+
+
+def test_a_reply_whose_mail_job_another_approval_wrote_is_approved_anyway(app, ctx, admin_client, inbox, monkeypatch):
+    """Two admins approving one reply at once: both find no mail job (the check), one writes it,
+    the other's insert meets the unique key. That approval must stand, and the reply be mailed once."""
+    from blogapp.notify import events, who
+
+    client = app.test_client()
+    post_id, _ = make_post(title="Raced")
+    parent = comment(client, post_id, content="Question?", notify_replies="y")
+    fresh()
+    token = csrf_token(admin_client, "/admin/comments")
+    admin_client.post(f"/admin/comments/{parent.id}/approve", data={"csrf_token": token})
+    reply = comment(client, post_id, author_name="Bob", author_email="bob@example.org", content="Answer.",
+                    parent_id=str(parent.id))
+    settle(app)
+    fresh()
+    real_check, raced = who.reply_job_due, []
+
+    def checked_then_beaten(reply_row):
+        due = real_check(reply_row)  # the check passes...
+        if due:  # ...and the other approval's job is written before ours
+            jobs.prepare(who.REPLY_TASK, reply_row.id, key=who.reply_key(reply_row.id))
+            raced.append(reply_row.id)
+        return due
+
+    monkeypatch.setattr(events, "reply_job_due", checked_then_beaten)
+    answer = admin_client.post("/admin/comments/bulk", data={"csrf_token": token, "action": "approve",
+                                                             "ids": [str(reply.id)]})
+    assert answer.status_code == 302
+    assert raced == [reply.id]  # the interleaving happened
+    fresh()
+    assert db.session.get(Comment, reply.id).status == "approved"
+    assert len([j for j in notify_jobs() if j.key == who.reply_key(reply.id)]) == 1

@@ -13,7 +13,7 @@ from itertools import chain
 
 from flask import current_app, has_app_context
 from sqlalchemy import event, inspect
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .. import jobs
@@ -60,8 +60,13 @@ def _prepare_reply_jobs(session):
     for reply_id in sorted(approved):
         try:
             if reply_job_due(session.get(Comment, reply_id)):
-                record = jobs.prepare(REPLY_TASK, reply_id, key=reply_key(reply_id))
+                # In a savepoint: another admin approving the same reply at the same moment may have
+                # written its job already (the key is unique); then this approval stands, unmailed.
+                with session.begin_nested():
+                    record = jobs.prepare(REPLY_TASK, reply_id, key=reply_key(reply_id))
                 session.info.setdefault(JOBS_KEY, []).append(record.id)
+        except IntegrityError:
+            log.info("the reply notification of comment %s is queued already", reply_id)
         except SQLAlchemyError:
             raise  # the transaction cannot go on; the caller's commit fails as it would have
         except Exception:
