@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, or_, select
 
 from .extensions import db
-from .models import Comment, CommentKind, CommentStatus
+from .models import Comment, CommentKind, CommentStatus, Post
+from .text import html_to_text
 
 MODERATION_MODES = {
     "hold-all": "Hold every new comment for moderation",
@@ -58,7 +59,6 @@ def linkback_status(mode: str, source: str, *, ours: bool) -> CommentStatus:
 # WordPress's link count (check_comment): every "//" that starts an address, with its "http(s):" and
 # an "href=" before it counted once: a linked address shown as its own text counts twice, as there.
 LINK = re.compile(r"(?:href[\t ]*=[\t ]*['\"]?)?(?:https?:)?//", re.IGNORECASE)
-TAG = re.compile(r"<[^>]*>")
 
 
 def count_links(text: str) -> int:
@@ -97,12 +97,12 @@ def apply_discussion_rules(status: CommentStatus, settings: dict, submission: Su
     """The Discussion settings' spam rules on a new comment or linkback that its moderation
     policy gave ``status`` (not for an admin's own, nor our own site's pings).
 
-    A ``COMMENT_DISALLOWED_KEYS`` match (the content also read without its tags) sends it to spam;
+    A ``COMMENT_DISALLOWED_KEYS`` match (the content also read as text: tags out, entities decoded) sends it to spam;
     else a ``COMMENT_MODERATION_KEYS`` match, or ``COMMENT_MAX_LINKS`` links or more (0: no limit),
     holds one that would have been published.
     """
     fields = submission.fields()
-    if matched_key(settings["COMMENT_DISALLOWED_KEYS"], (*fields, TAG.sub("", submission.content))):
+    if matched_key(settings["COMMENT_DISALLOWED_KEYS"], (*fields, html_to_text(submission.content))):
         return CommentStatus.SPAM
     if status != CommentStatus.APPROVED:
         return status
@@ -112,6 +112,22 @@ def apply_discussion_rules(status: CommentStatus, settings: dict, submission: Su
     if matched_key(settings["COMMENT_MODERATION_KEYS"], fields):
         return CommentStatus.PENDING
     return status
+
+
+def on_posts_not_trashed(stmt):
+    """``stmt`` (over comments) kept to those of posts not in the Trash: a trashed post's comments
+    wait with it, out of the admin's lists and counts (WordPress's "post-trashed")."""
+    return stmt.join(Comment.post).where(Post.trashed_at.is_(None))
+
+
+def comment_counts() -> dict[str, int]:
+    """Comments and linkbacks per status, and "all" (pending and approved, WordPress's All tab)."""
+    counts = dict(db.session.execute(on_posts_not_trashed(
+        select(Comment.status, func.count(Comment.id))).group_by(Comment.status)).all())
+    found = {status.value: counts.get(status.value, 0) for status in
+             (CommentStatus.PENDING, CommentStatus.APPROVED, CommentStatus.SPAM, CommentStatus.TRASH)}
+    found["all"] = found["pending"] + found["approved"]
+    return found
 
 
 HIDDEN = (CommentStatus.SPAM, CommentStatus.TRASH)

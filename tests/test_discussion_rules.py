@@ -127,6 +127,7 @@ def test_a_disallowed_key_sends_the_comment_to_spam_unseen(app, admin_client):
     with app.app_context():
         rules(COMMENT_DISALLOWED_KEYS=["casino"], COMMENT_MODERATION_KEYS=["casino"])
         assert comment(reader, post_id, content="ca<b></b>sino games").status == "spam"
+        assert comment(reader, post_id, content="&#99;asino nights").status == "spam"  # nor does an entity
     listed = admin_client.get("/admin/comments?status=spam").get_data(as_text=True)
     assert "Buy CHEAP PILLS here" in listed
 
