@@ -41,10 +41,6 @@ MAX_TERMS = 24  # words of a query searched for; the rest are dropped (a 300-cha
 MAX_TERM_LENGTH = 64
 EXCERPT_TOKENS = 36  # words around the matches in an excerpt
 
-# A part of what readers see (blogapp.pagecache): moved when a post's searchable text changes.
-# Titles, statuses and dates move ``posts`` already; this catches an edit of the text alone.
-SEARCH_SCOPE = "search"
-
 # The marks the engines put around matched words, made <mark> once the text is escaped. Private-use
 # code points: ``searchable_text`` removes them from the text, so a post cannot forge one.
 _OPEN, _CLOSE = "\ue000", "\ue001"
@@ -225,19 +221,8 @@ def search_text_default(context) -> str:
     return searchable_text(context.get_current_parameters().get("body_html"))
 
 
-def _bump_search_after_flush(session: Session, flush_context) -> None:
-    """A post's text edited (its title or status move ``posts`` already): search pages go stale."""
-    from .models import Post
-    from .pagecache import bump
-
-    for obj in session.dirty:
-        if isinstance(obj, Post) and inspect(obj).attrs.search_text.history.has_changes():
-            bump(session, [SEARCH_SCOPE])
-            return
-
-
 def attach_model_hooks(post_class) -> None:
-    """Keep ``search_text`` current on ORM saves, and search pages fresh after an edit."""
+    """Keep ``search_text`` current on ORM saves (search pages follow any post's change through the
+    page cache's ``any-post`` part)."""
     event.listen(post_class, "before_insert", _keep_search_text)
     event.listen(post_class, "before_update", _keep_search_text)
-    event.listen(Session, "after_flush", _bump_search_after_flush)

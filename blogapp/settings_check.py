@@ -338,14 +338,10 @@ MAIL_ADDRESS = Form("an email address such as admin@example.com", lambda value: 
 MAILBOX = Form('an email address, or "Name <address>"', lambda value: _mailbox(value, named=True))
 
 
-def _password(value) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise Unreadable("not text")
-    return str(value)
 
 
 # Shown as *** when it cannot be read (see shown()).
-PASSWORD = Form("text", _password, secret=True)
+PASSWORD = Form("text", _text, secret=True)
 
 
 FORMS: dict[str, Form] = {

@@ -115,14 +115,14 @@ def init_app(app: Flask) -> None:
                 "fixed_url": fixed_url}
 
     @app.template_global()
-    def pending_comment_count() -> int:
-        """For the admin toolbar on readers' pages (logged-in admins only: those pages are never cached)."""
-        from .models import Comment, CommentStatus, Post
-        from .extensions import db
-        from sqlalchemy import func, select
+    def moderation_counts() -> dict[str, int]:
+        """Comments per status, read once per request and only by a page that shows them (the
+        admin's, and the toolbar on readers' pages, which only logged-in admins get: never cached)."""
+        if "comment_counts" not in g:
+            from .moderation import comment_counts as count
 
-        return db.session.scalar(select(func.count(Comment.id)).join(Comment.post).where(
-            Comment.status == CommentStatus.PENDING.value, Post.trashed_at.is_(None))) or 0
+            g.comment_counts = count()
+        return g.comment_counts
 
     @app.template_filter("localtime")
     def localtime_filter(value: datetime | None, fmt: str = "%B %-d, %Y") -> str:

@@ -195,7 +195,7 @@ class SettingsForm(RefusesNul, FlaskForm):
         description="Where mails about comments and linkbacks go. Empty: none are sent.",
         validators=[Optional(), Email("That email address does not look right.", check_deliverability=False),
                     Length(max=254)],
-        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        filters=[_stripped],
     )
     NOTIFY_HELD = BooleanField("A comment or linkback is held for moderation")
     NOTIFY_PUBLISHED = BooleanField("A comment or linkback is published")

@@ -32,7 +32,7 @@ from ..models import (
     save_site_settings,
     utcnow,
 )
-from ..moderation import ACTIONS, apply_action, set_status
+from ..moderation import ACTIONS, apply_action, on_posts_not_trashed, set_status
 from ..pages import PageError, remove_page, save_page
 from ..posts import PostError, remove_post, restore_post, save_post, split_terms, trash_post
 from ..templating import local_time, site_zone
@@ -72,16 +72,14 @@ def require_login():
 
 
 @bp.context_processor
-def admin_counts():
-    counts = dict(
-        db.session.execute(select(Comment.status, func.count(Comment.id)).join(Comment.post)
-                           .where(Post.trashed_at.is_(None)).group_by(Comment.status)).all()
-    )
-    status_counts = {tab: counts.get(tab, 0) for tab in COMMENT_TABS}
-    status_counts["all"] = status_counts["pending"] + status_counts["approved"]
-    # The comments just trashed or marked spam, for the Undo button beside the notice: shown once.
-    undo = session.pop("undo_comments", None) if request.method == "GET" else None
-    return {"status_counts": status_counts, "action_form": ActionForm(), "undo_comments": undo}
+def admin_forms():
+    return {"action_form": ActionForm(), "take_undo": take_undo}
+
+
+def take_undo() -> dict | None:
+    """The comments just trashed or marked spam, for the Undo button beside the notice: shown once,
+    by the page that shows the notices (admin/base.html)."""
+    return session.pop("undo_comments", None)
 
 
 def _page() -> int:
@@ -158,9 +156,8 @@ def logout():
 @bp.route("/")
 def dashboard():
     pending = db.session.scalars(
-        select(Comment)
-        .join(Comment.post)
-        .where(Comment.status == CommentStatus.PENDING.value, Post.trashed_at.is_(None))
+        on_posts_not_trashed(select(Comment))
+        .where(Comment.status == CommentStatus.PENDING.value)
         .options(contains_eager(Comment.post))
         .order_by(Comment.created_at.desc())
         .limit(5)
@@ -511,12 +508,11 @@ def comments():
     page = _page()
     stmt = (
         select(Comment)
-        .join(Comment.post)
         .options(contains_eager(Comment.post), joinedload(Comment.parent))
         .order_by(Comment.created_at.desc(), Comment.id.desc())
     )
-    if post is None:  # a trashed post's comments wait with it (WordPress's "post-trashed"), unless asked for
-        stmt = stmt.where(Post.trashed_at.is_(None))
+    # A trashed post's comments wait with it, unless that post is asked for.
+    stmt = stmt.join(Comment.post) if post is not None else on_posts_not_trashed(stmt)
     # WordPress's "All": every comment but spam and trash.
     stmt = stmt.where(Comment.status.in_(ALL_STATUSES) if status == ALL else Comment.status == status)
     if kind == "linkbacks":
@@ -526,8 +522,7 @@ def comments():
     if post is not None:
         stmt = stmt.where(Comment.post_id == post.id)
     if search:
-        pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(*(func.lower(column).like(pattern, escape="\\") for column in (
+        stmt = stmt.where(or_(*(column.icontains(search, autoescape=True) for column in (
             Comment.author_name, Comment.author_email, Comment.author_url, Comment.ip, Comment.content,
             Comment.source_url))))
     pagination = db.paginate(stmt, page=page, per_page=COMMENTS_PER_PAGE, error_out=False)

@@ -19,7 +19,7 @@ from ..models import Category, Comment, CommentKind, CommentStatus, Page, Post, 
 from ..moderation import Submission, apply_discussion_rules, initial_status
 from ..validation import parse_id
 from ..pages import RESERVED_SLUGS
-from ..pagecache import POSTS, SITE, cached_page, depends_on, fragment, post_scope, thread_scope, turns_at
+from ..pagecache import ANY_POST, POSTS, SITE, cached_page, depends_on, fragment, post_scope, thread_scope, turns_at
 from ..templating import absolute_url, fixed_url, post_path, site_settings, site_zone
 from ..text import excerpt, render_comment
 from ..threads import ThreadComment, count_label, public_count, thread_html
@@ -98,11 +98,7 @@ def _comment_counts(post_ids: list[int]) -> dict[int, int]:
 def index(page: int = 1):
     query = request.args.get("s", "")
     if query.strip():  # WordPress's search address: /?s=words (an empty or blank s: the home page)
-        if "\x00" in query:
-            abort(400)
-        if len(request.query_string) > SEARCH_CACHED_QUERY_STRING:
-            return _search(query, page)  # (its cache key would be cut short, and shared with another's)
-        return _cached_search(query, page)
+        return _cached_search(query, page)  # (a NUL in it: 400 before, as in any address: errors.py)
     return _home(page)
 
 
@@ -115,10 +111,6 @@ def _home(page: int):
             abort(404)
         return redirect(target, 301)
     return _render_list(_listing(), page, heading=None, endpoint="blog.index")
-
-
-# The page cache keys a page by its URL cut at 500 characters: longer search URLs are not kept.
-SEARCH_CACHED_QUERY_STRING = 400
 
 
 class SearchPage(NamedTuple):
@@ -142,8 +134,8 @@ def _search(query: str, page: int):
         select(Post).where(Post.id.in_(hits))
         .options(joinedload(Post.author), selectinload(Post.categories), selectinload(Post.tags)))}
     posts = [by_id[post_id] for post_id in hits if post_id in by_id]
-    # Any post's text (search), the post list (posts, every page's), each post shown and its count.
-    depends_on(search.SEARCH_SCOPE, *(scope(p.id) for p in posts for scope in (post_scope, thread_scope)))
+    # Any post's text (any-post), the post list (posts, every page's), and each post's count.
+    depends_on(ANY_POST, *(thread_scope(p.id) for p in posts))
 
     def page_url(n: int) -> str:
         return url_for("blog.index", page=n, s=query) if n > 1 else url_for("blog.index", s=query)

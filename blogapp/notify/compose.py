@@ -13,10 +13,8 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from urllib.parse import urlsplit
 
 from flask import current_app, url_for
-from sqlalchemy import func, select
-
-from ..extensions import db
-from ..models import Comment, CommentKind, CommentStatus, utcnow
+from ..models import Comment, CommentKind, utcnow
+from ..moderation import comment_counts
 from ..templating import absolute_url, permalink
 from .tokens import unsubscribe_token
 
@@ -114,7 +112,7 @@ def admin_message(comment: Comment, event: str, settings: dict, to: str) -> Emai
     lines += [f"Spam it: {action_link(comment, 'spam')}",
               f"Trash it: {action_link(comment, 'trash')}"]
     if event == "held":
-        waiting = db.session.scalar(select(func.count(Comment.id)).where(Comment.status == CommentStatus.PENDING.value))
+        waiting = comment_counts()["pending"]  # as the moderation panel counts them
         lines += ["", f"Currently {waiting} comment{'s are' if waiting != 1 else ' is'} waiting for approval. "
                       "Please visit the moderation panel:", absolute_url(url_for("admin.comments"))]
     msg = new_message(to, subject)

@@ -11,7 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 
 from ..admin.forms import ActionForm
-from ..admin.routes import admin_counts
+from ..admin.routes import admin_forms
 from ..extensions import csrf, db
 from ..models import Comment
 from ..moderation import ACTIONS, apply_action
@@ -19,7 +19,7 @@ from .compose import KIND_NAMES
 from .tokens import BadToken, comment_of
 
 bp = Blueprint("notify", __name__)
-bp.context_processor(admin_counts)  # what the dashboard's frame shows (the pending count), as on every admin page
+bp.context_processor(admin_forms)  # what the dashboard's frame needs, as on every admin page
 
 MAIL_ACTIONS = ("approve", "spam", "trash")
 DONE = {"approve": "approved", "spam": "marked as spam", "trash": "moved to the trash"}

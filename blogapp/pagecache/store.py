@@ -109,10 +109,20 @@ def init_cache(app: Flask) -> None:
     })
 
 
+KEY_LIMIT = 500  # characters of a cache key
+
+
+def _bounded(key: str) -> str:
+    """``key``, or past ``KEY_LIMIT`` its start and a hash of the whole: two long URLs (a long
+    search, say) never share an entry, as they did when keys were cut."""
+    return key if len(key) <= KEY_LIMIT else f"{key[:KEY_LIMIT - 80]}#{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 def page_key(release: str, environ) -> str:
     """The cache key of a page: the release, and the URL as requested."""
-    return f"page:{release}:{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}?{environ.get('QUERY_STRING', '')}"[:500]
+    return _bounded(f"page:{release}:{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
+                    f"?{environ.get('QUERY_STRING', '')}")
 
 
 def fragment_key(release: str, name: str) -> str:
-    return f"fragment:{release}:{name}"[:500]
+    return _bounded(f"fragment:{release}:{name}")
