@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .. import outbound
 from ..edge import foreign_hosts
+from ..endpoints.admission import domain_and_parents
 from ..extensions import db, limiter, login_manager
 from ..models import (
     BlockedDomain,
@@ -388,42 +389,37 @@ def edit_post(post_id: int | None = None):
     return redirect(url_for("admin.edit_post", post_id=saved.id))
 
 
-@bp.route("/posts/<int:post_id>/trash", methods=["POST"])
-def trash_one_post(post_id: int):
+def _one_post(post_id: int, act, message: str, to: str | None = None):
+    """A post's button (with the CSRF token): ``act(post)``, committed, its linkbacks dispatched,
+    ``message`` (with the title) said; back to the posts list, or ``to``."""
     post = db.get_or_404(Post, post_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    trash_post(post)
+    act(post)
     db.session.commit()
     outbound.dispatch()
-    flash(f"“{post.title}” moved to the Trash.", "success")
-    return redirect(url_for("admin.posts"))
+    flash(message.format(title=post.title), "success")
+    return redirect(to or url_for("admin.posts"))
+
+
+@bp.route("/posts/<int:post_id>/trash", methods=["POST"])
+def trash_one_post(post_id: int):
+    return _one_post(post_id, trash_post, "“{title}” moved to the Trash.")
 
 
 @bp.route("/posts/<int:post_id>/restore", methods=["POST"])
 def restore_one_post(post_id: int):
-    post = db.get_or_404(Post, post_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    restore_post(post)
-    db.session.commit()
-    flash(f"“{post.title}” restored from the Trash as a draft.", "success")
-    return redirect(url_for("admin.edit_post", post_id=post.id))
+    return _one_post(post_id, restore_post, "“{title}” restored from the Trash as a draft.",
+                     url_for("admin.edit_post", post_id=post_id))
 
 
 @bp.route("/posts/<int:post_id>/delete", methods=["GET", "POST"])
 def delete_post(post_id: int):
     """Delete a post and its comments for good: a GET asks first (the form's POST does it)."""
-    post = db.get_or_404(Post, post_id)
     if request.method == "GET":
-        return render_template("admin/post_delete.html", posts=[post], next=url_for("admin.posts", status=TRASH))
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    remove_post(post)
-    db.session.commit()
-    outbound.dispatch()
-    flash(f"Deleted “{post.title}”.", "success")
-    return redirect(url_for("admin.posts"))
+        return render_template("admin/post_delete.html", posts=[db.get_or_404(Post, post_id)],
+                               next=url_for("admin.posts", status=TRASH))
+    return _one_post(post_id, remove_post, "Deleted “{title}”.")
 
 
 # ---------------------------------------------------------------- pages
@@ -673,29 +669,26 @@ def linkbacks():
         stmt = stmt.where(LinkbackLog.outcome == outcome)
     pagination = db.paginate(stmt, page=_page(), per_page=50, error_out=False)
     blocked = db.session.scalars(select(BlockedDomain).order_by(BlockedDomain.domain)).all()
-    names = [b.domain for b in blocked]
+    names, own = {b.domain for b in blocked}, _own_domains()
 
     def blockable(host: str) -> bool:
-        """A row's Block button: not for a host blocked already, nor for our own."""
+        """A row's Block button: not for a host blocked already (it or a parent), nor for our own."""
         host = (host or "").lower()
-        return bool(host) and not any(host == d or host.endswith("." + d) for d in names) \
-            and _our_host_within(host) is None
+        return bool(host) and host not in own and names.isdisjoint(domain_and_parents(host))
 
     return render_template("admin/linkbacks.html", pagination=pagination, outcome=outcome, blocked=blocked, blockable=blockable,
                            block_form=BlockDomainForm())
 
 
-def _our_host_within(domain: str) -> str | None:
-    """Our host (SITE_URL's or an alias's) that blocking ``domain`` would block, or None: a block
-    takes the domain's subdomains too, so blocking "example.com" would block "blog.example.com"."""
-    config = current_app.config
-    for base in [config["SITE_URL"], *config["SITE_ALIASES"]]:
+def _own_domains() -> dict[str, str]:
+    """Each domain whose block would block one of our hosts (SITE_URL's, an alias's), to that host:
+    a block takes the domain's subdomains too, so blocking "example.com" blocks "blog.example.com"."""
+    config, own = current_app.config, {}
+    for base in reversed([config["SITE_URL"], *config["SITE_ALIASES"]]):  # SITE_URL's named first
         host = (urlsplit(base).hostname or "").lower().rstrip(".")
-        hosts = {host, host.removeprefix("www.")} if config["SITE_WWW_EQUIVALENT"] else {host}
-        for name in hosts:
-            if name and (name == domain or name.endswith("." + domain)):
-                return host
-    return None
+        for name in ({host, host.removeprefix("www.")} if config["SITE_WWW_EQUIVALENT"] else {host}) - {""}:
+            own.update(dict.fromkeys(domain_and_parents(name), host))
+    return own
 
 
 @bp.route("/linkbacks/block", methods=["POST"])
@@ -707,7 +700,7 @@ def block_domain():
         if form.csrf_token.errors:
             abort(400)
         return redirect(_back("admin.linkbacks"))
-    ours = _our_host_within(form.domain.data)
+    ours = _own_domains().get(form.domain.data)
     if ours is not None:
         flash(f"{form.domain.data} was not blocked: it is this site's own address ({ours}), and blocking it would "
               "refuse our own posts' pingbacks to each other.", "warning")

@@ -25,9 +25,9 @@ from ..linkback.errors import ALREADY_REGISTERED, UPSTREAM_ERROR, LinkbackError
 from ..linkback.receive import Claim, Mention, Target
 from ..linkback.urls import SiteMatcher, source_key
 from ..linkback.verify import NAME_LIMIT, SourceReading
-from ..models import Comment, CommentKind, CommentStatus, JobRecord, LinkbackLog, load_site_settings, utcnow
+from ..models import Comment, CommentKind, CommentStatus, JobRecord, LinkbackLog, utcnow
 from ..moderation import Submission, apply_discussion_rules, linkback_status
-from ..templating import site_request_context
+from ..templating import site_request_context, site_settings
 from . import app_context_for, linkback_log, targets
 from .admission import Admission
 
@@ -69,7 +69,7 @@ class SqlLinkbackStore:
         ours = self.site.is_ours(mention.source)
         status = linkback_status(self.app.config["LINKBACK_MODERATION"], mention.source, ours=ours)
         if not ours:
-            status = apply_discussion_rules(status, load_site_settings(self.app.config), Submission(
+            status = apply_discussion_rules(status, site_settings(), Submission(
                 author=reading.author_name, url=mention.source, content=reading.content, ip=mention.client_ip,
                 user_agent=mention.user_agent))
         return status.value
